@@ -30,10 +30,16 @@ export class ProtocolError extends Error {
     readonly code: ProtocolErrorCode,
     /** The spec name of the field being read or written. */
     readonly field: string,
-    detail: string,
+    /** What is wrong, without the field and offset. */
+    readonly detail: string,
     /** Octet offset in the input where the problem was found; -1 when encoding. */
     readonly offset = -1,
   ) {
     super(offset >= 0 ? `${field}: ${detail} (at octet ${offset})` : `${field}: ${detail}`);
+  }
+
+  /** The same error with its offset moved by `by` octets, for a PDU decoded inside a larger one. */
+  shifted(by: number): ProtocolError {
+    return this.offset < 0 ? this : new ProtocolError(this.code, this.field, this.detail, this.offset + by);
   }
 }

@@ -4,3 +4,5 @@ export { HEADERS, type HeaderDef, type HeaderKind } from './headers.js';
 export { decodeMms, encodeMms } from './codec.js';
 export * from './address.js';
 export { pduToJson, pduFromJson, partToJson, partFromJson, type Json } from './json.js';
+export { annotateMms, formatAnnotated, type Annotation } from './annotate.js';
+export * from './push.js';
