@@ -110,14 +110,19 @@ export function decodeMms(bytes: Uint8Array): MmsPdu {
 
 const orderCache = new Map<MessageType, Key[]>();
 
+/** Every modelled header (Content-Type excluded) in the order the encoder writes them for this type. */
+function fullOrder(type: MessageType): Key[] {
+  let order = orderCache.get(type);
+  if (!order) {
+    order = [...new Set([...LEADING, ...(ORDER[type] ?? []), ...BY_NUMBER])];
+    orderCache.set(type, order);
+  }
+  return order;
+}
+
 /** The modelled headers of `pdu` that are set, in the order the encoder writes them (Content-Type excluded). */
 export function headerOrder(pdu: MmsHeaders): Key[] {
-  let order = orderCache.get(pdu.messageType);
-  if (!order) {
-    order = [...new Set([...LEADING, ...(ORDER[pdu.messageType] ?? []), ...BY_NUMBER])];
-    orderCache.set(pdu.messageType, order);
-  }
-  return order.filter((key) => pdu[key] !== undefined);
+  return fullOrder(pdu.messageType).filter((key) => pdu[key] !== undefined);
 }
 
 function writeHeader(w: WspWriter, key: Key, value: unknown): void {
@@ -147,7 +152,10 @@ export function encodeMms(pdu: MmsPdu): Buffer {
   checkMandatory(pdu, -1);
   const bodySize = pdu.body instanceof Uint8Array ? pdu.body.length : Array.isArray(pdu.body) ? pdu.body.reduce((n, p) => n + p.data.length + 32, 0) : 0;
   const w = new WspWriter(256 + bodySize);
-  for (const key of headerOrder(pdu)) writeHeader(w, key, pdu[key]);
+  for (const key of fullOrder(pdu.messageType)) {
+    const value = pdu[key];
+    if (value !== undefined) writeHeader(w, key, value);
+  }
   for (const h of pdu.otherHeaders ?? []) writeOther(w, h);
   if (pdu.contentType !== undefined) {
     writeHeader(w, 'contentType', pdu.contentType);

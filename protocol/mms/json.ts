@@ -50,11 +50,11 @@ function obj(j: Json, field: string): JsonObject {
   throw new ProtocolError('BAD_VALUE', field, 'expected an object');
 }
 
-function rawToJson(v: WspHeaderValue): Json {
+export function rawToJson(v: WspHeaderValue): Json {
   return v instanceof Uint8Array ? { hex: Buffer.from(v).toString('hex') } : v;
 }
 
-function rawFromJson(j: Json, field: string): WspHeaderValue {
+export function rawFromJson(j: Json, field: string): WspHeaderValue {
   if (typeof j === 'string' || typeof j === 'number') return j;
   const o = obj(j, field);
   if (typeof o.hex !== 'string') throw new ProtocolError('BAD_VALUE', field, 'expected a string, a number or { "hex" }');
@@ -131,11 +131,11 @@ function isText(ct: ContentType): boolean {
   return typeof ct.mediaType === 'string' && /^(text\/|application\/smil)/i.test(ct.mediaType);
 }
 
-function headersToJson(headers: readonly (WspHeader | OtherHeader)[]): Json[] {
+export function headersToJson(headers: readonly (WspHeader | OtherHeader)[]): Json[] {
   return headers.map((h) => ({ name: h.name, value: rawToJson(h.value) }));
 }
 
-function headersFromJson(j: Json | undefined, field: string): WspHeader[] {
+export function headersFromJson(j: Json | undefined, field: string): WspHeader[] {
   if (j === undefined) return [];
   if (!Array.isArray(j)) throw new ProtocolError('BAD_VALUE', field, 'expected a list of { "name", "value" }');
   return j.map((h) => {

@@ -30,15 +30,19 @@ export function readEncodedString(r: WspReader, field: string): EncodedString {
 }
 
 export function writeEncodedString(w: WspWriter, value: EncodedString, field: string): void {
-  if (value.charset === undefined) {
+  // The plain form cannot hold an empty text or one starting below 0x20 (the
+  // first octet would read as a Value-length): those go out as UTF-8.
+  const plain = value.charset === undefined && value.text.length > 0 && value.text.charCodeAt(0) >= 0x20;
+  if (plain) {
     w.textString(value.text, field);
     return;
   }
-  const charset = value.charset;
+  const charset = value.charset ?? MIB.utf8;
   const octets = encodeCharset(value.text, charset, field);
   w.withValueLength((w) => {
     w.integerValue(charset, field);
     // Quote also a leading 0x7F so that the reader's quote removal is exact.
+    // Here a first octet below 0x20 is fine: the Value-length bounds the text.
     if (octets.length > 0 && octets[0]! >= 0x7f) w.u8(0x7f);
     w.bytes(octets).u8(0);
   });

@@ -88,16 +88,34 @@ export class WspWriter {
   /**
    * Text-string from octets: Quote (0x7F) first when the first octet is
    * ≥ 0x80, and also before a literal 0x7F so the reader's unquoting is exact.
+   * A first octet below 0x20 would be read back as a length wherever a
+   * decoder tells values apart by their first octet, so it is refused.
    */
-  textOctets(octets: Uint8Array): this {
-    if (octets.length > 0 && octets[0]! >= 0x7f) this.u8(0x7f);
+  textOctets(octets: Uint8Array, field = 'Text-string'): this {
+    if (octets.length > 0) {
+      const first = octets[0]!;
+      if (first < 0x20) throw new ProtocolError('BAD_VALUE', field, `text cannot start with control character 0x${first.toString(16)}`);
+      if (first >= 0x7f) this.u8(0x7f);
+    }
     return this.bytes(octets).u8(0);
   }
 
+  /** Text-string of UTF-8 text, written in place (the encoder's hot path: no intermediate buffer). */
   textString(text: string, field = 'Text-string'): this {
-    const octets = utf8.encode(text);
-    if (octets.includes(0)) throw new ProtocolError('BAD_VALUE', field, 'text contains a NUL character');
-    return this.textOctets(octets);
+    if (text.length === 0) return this.u8(0);
+    const first = text.charCodeAt(0);
+    if (first < 0x20) throw new ProtocolError('BAD_VALUE', field, `text cannot start with control character 0x${first.toString(16)}`);
+    const size = Buffer.byteLength(text, 'utf8');
+    this.ensure(size + 2);
+    // Any character from U+007F up encodes to a first octet >= 0x7F.
+    if (first >= 0x7f) this.buf[this.pos++] = 0x7f;
+    const start = this.pos;
+    this.pos += this.buf.write(text, this.pos, 'utf8');
+    if (this.buf.indexOf(0, start) !== -1 && this.buf.indexOf(0, start) < this.pos) {
+      throw new ProtocolError('BAD_VALUE', field, 'text contains a NUL character');
+    }
+    this.buf[this.pos++] = 0;
+    return this;
   }
 
   tokenText(token: string, field = 'Token-text'): this {
