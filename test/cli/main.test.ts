@@ -1,0 +1,78 @@
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { REPO_ROOT } from '../helpers/fixtures.js';
+import { main } from '../../src/cli/main.js';
+
+/** Runs `mmsc ARGS` in-process with in-memory streams; `input` is stdin. */
+async function run(args: string[], input: string | Uint8Array = ''): Promise<{ code: number; stdout: Buffer; out: string; err: string }> {
+  const sink = (): Writable & { octets: Buffer[] } => {
+    const octets: Buffer[] = [];
+    return Object.assign(new Writable({ write: (c: Buffer, _e, done) => (octets.push(Buffer.from(c)), done()) }), { octets });
+  };
+  const stdout = sink();
+  const stderr = sink();
+  const code = await main(['node', 'mmsc', ...args], { stdin: Readable.from([Buffer.from(input)]), stdout, stderr });
+  const bytes = Buffer.concat(stdout.octets);
+  return { code, stdout: bytes, out: bytes.toString('utf8'), err: Buffer.concat(stderr.octets).toString('utf8') };
+}
+
+t.test('--help on every level', async (t) => {
+  const levels: [string[], RegExp][] = [
+    [['--help'], /^Usage: mmsc \[options\] \[command\][\s\S]*pdu[\s\S]*push[\s\S]*start/],
+    [['pdu', '--help'], /^Usage: mmsc pdu \[options\] \[command\][\s\S]*decode[\s\S]*encode[\s\S]*annotate/],
+    [['pdu', 'decode', '--help'], /^Usage: mmsc pdu decode \[options\] \[file\][\s\S]*--hex[\s\S]*--as <kind>/],
+    [['pdu', 'encode', '--help'], /^Usage: mmsc pdu encode \[options\] \[file\]/],
+    [['pdu', 'annotate', '--help'], /^Usage: mmsc pdu annotate \[options\] \[file\]/],
+    [['push', '--help'], /^Usage: mmsc push \[options\] \[command\][\s\S]*encode/],
+    [['push', 'encode', '--help'], /^Usage: mmsc push encode \[options\][\s\S]*--to <address>[\s\S]*--segments/],
+    [['start', '--help'], /^Usage: mmsc start/],
+    [['help', 'pdu'], /^Usage: mmsc pdu /],
+  ];
+  for (const [args, usage] of levels) {
+    const r = await run(args);
+    t.equal(r.code, 0, `mmsc ${args.join(' ')} exits 0`);
+    t.match(r.out, usage, `mmsc ${args.join(' ')} prints its usage`);
+    t.equal(r.err, '');
+  }
+});
+
+t.test('usage errors exit 1 with the help or a message on stderr', async (t) => {
+  const bare = await run([]);
+  t.equal(bare.code, 1);
+  t.match(bare.err, /^Usage: mmsc /);
+  const unknown = await run(['pdu', 'decrypt']);
+  t.equal(unknown.code, 1);
+  t.match(unknown.err, /^mmsc: error: unknown command 'decrypt'/);
+  const option = await run(['pdu', 'decode', '--bogus']);
+  t.equal(option.code, 1);
+  t.match(option.err, /^mmsc: error: unknown option '--bogus'/);
+});
+
+t.test('start says honestly that there is no gateway yet', async (t) => {
+  const r = await run(['start']);
+  t.equal(r.code, 0);
+  t.match(r.out, /not built yet/);
+  for (const cmd of ['pdu decode', 'pdu encode', 'pdu annotate', 'push encode']) t.match(r.out, `mmsc ${cmd}`);
+});
+
+t.test('bin/mmsc works end to end (needs dist/, which `npm test` builds)', async (t) => {
+  const built = existsSync(join(REPO_ROOT, 'dist/src/cli/main.js'));
+  t.ok(built, 'dist/src/cli/main.js exists (run `npx tsc -p tsconfig.json`)');
+  if (!built) return;
+  const bin = join(REPO_ROOT, 'bin/mmsc');
+  const exec = (args: string[]): Promise<{ code: number; out: string; err: string }> =>
+    new Promise((resolve) => {
+      execFile(bin, args, { cwd: REPO_ROOT }, (e, out, err) => resolve({ code: e ? Number(e.code) : 0, out, err }));
+    });
+
+  const ok = await exec(['pdu', 'decode', '--hex', 'fixtures/pdu/m-notification-ind.hex']);
+  t.equal(ok.code, 0, ok.err);
+  t.equal(ok.out, readFileSync(join(REPO_ROOT, 'fixtures/pdu/m-notification-ind.json'), 'utf8'));
+
+  const bad = await exec(['pdu', 'decode', '--hex', '--as', 'mms', '/dev/null']);
+  t.equal(bad.code, 1, 'the exit code reaches the shell');
+  t.match(bad.err, /^mmsc: malformed PDU: [^\n]+\(at octet 0\) \[TRUNCATED\]\n$/);
+});
