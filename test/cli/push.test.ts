@@ -1,23 +1,11 @@
 import t from 'tap';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
 import { decodeMmsPush } from '../../protocol/mms/index.js';
 import { decodeUserData, Reassembler } from '../../protocol/wdp/index.js';
 import { loadHexFixtures, REPO_ROOT } from '../helpers/fixtures.js';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../helpers/cli.js';
 
-/** Runs `mmsc ARGS` in-process with in-memory streams; `input` is stdin. */
-async function run(args: string[], input: string | Uint8Array = ''): Promise<{ code: number; stdout: Buffer; out: string; err: string }> {
-  const sink = (): Writable & { octets: Buffer[] } => {
-    const octets: Buffer[] = [];
-    return Object.assign(new Writable({ write: (c: Buffer, _e, done) => (octets.push(Buffer.from(c)), done()) }), { octets });
-  };
-  const stdout = sink();
-  const stderr = sink();
-  const code = await main(['node', 'mmsc', ...args], { stdin: Readable.from([Buffer.from(input)]), stdout, stderr });
-  const bytes = Buffer.concat(stdout.octets);
-  return { code, stdout: bytes, out: bytes.toString('utf8'), err: Buffer.concat(stderr.octets).toString('utf8') };
-}
+const run = runCli;
 
 const fixtures = new Map(loadHexFixtures(join(REPO_ROOT, 'fixtures/pdu')).map((f) => [f.name, f.bytes]));
 const fixture = (name: string): Buffer => fixtures.get(name) ?? Buffer.alloc(0);
