@@ -3,7 +3,7 @@ import { readMultipart, writeMultipart } from '../wsp/multipart.js';
 import { WspReader } from '../wsp/reader.js';
 import type { ContentType } from '../wsp/values.js';
 import { WspWriter } from '../wsp/writer.js';
-import { HEADER_BY_CODE, HEADER_BY_KEY, HEADER_BY_NAME, HEADERS, readHeaderValue, readOpaque, writeHeaderValue, writeOpaque } from './headers.js';
+import { HEADER_BY_CODE, HEADER_BY_KEY, HEADER_BY_NAME, HEADERS, readHeaderValue, readOpaque, writeHeaderValue, writeOpaque, type HeaderDef } from './headers.js';
 import { MANDATORY, type MessageType, type MmsHeaders, type MmsPdu, type OtherHeader } from './model.js';
 
 type Key = keyof MmsHeaders;
@@ -32,6 +32,9 @@ const ORDER: Partial<Record<MessageType, Key[]>> = {
   'm-forward-req': ['date', 'from', 'to', 'cc', 'bcc', 'expiry', 'deliveryTime', 'reportAllowed', 'deliveryReport', 'readReport', 'store', 'mmState', 'mmFlags', 'contentLocation', ...REPLY_CHARGING],
   'm-forward-conf': ['responseStatus', 'responseText', 'messageId', 'contentLocation', 'storeStatus', 'storeStatusText'],
 };
+
+/** HEADERS indexed by assigned number, for the decoder's hot loop. */
+const HEADER_TABLE: (HeaderDef | undefined)[] = Array.from({ length: 128 }, (_v, code) => HEADER_BY_CODE.get(code));
 
 const LEADING: Key[] = ['messageType', 'transactionId', 'mmsVersion'];
 /** Every other modelled header in assigned-number order: the fallback order. */
@@ -71,13 +74,16 @@ export function decodeMms(bytes: Uint8Array): MmsPdu {
   const pdu: Record<string, unknown> = {};
   const other: OtherHeader[] = [];
   let contentType: ContentType | undefined;
+  // Which single-valued headers were seen, one bit per assigned number (0x00–0x3F).
+  let seenLow = 0;
+  let seenHigh = 0;
   while (!r.atEnd && contentType === undefined) {
     const at = r.offset;
     const first = r.peek('header');
     if (first >= 0x80) {
       r.u8('header');
       const code = first & 0x7f;
-      const def = HEADER_BY_CODE.get(code);
+      const def = HEADER_TABLE[code];
       if (!def || !def.key) {
         const name = def?.name ?? code;
         other.push({ name, value: readOpaque(r, String(name)) });
@@ -86,9 +92,12 @@ export function decodeMms(bytes: Uint8Array): MmsPdu {
       const value = readHeaderValue(r, def);
       if (def.repeatable) {
         ((pdu[def.key] ??= []) as unknown[]).push(value);
-      } else if (def.key in pdu) {
-        r.fail('BAD_VALUE', def.name, 'header appears twice', at);
       } else {
+        const bit = 1 << (code & 31);
+        const seen = code < 32 ? seenLow : seenHigh;
+        if (seen & bit) r.fail('BAD_VALUE', def.name, 'header appears twice', at);
+        if (code < 32) seenLow |= bit;
+        else seenHigh |= bit;
         pdu[def.key] = value;
       }
       if (code === CONTENT_TYPE_CODE) contentType = value as ContentType;
@@ -120,10 +129,26 @@ function fullOrder(type: MessageType): Key[] {
   return order;
 }
 
-/** The modelled headers of `pdu` that are set, in the order the encoder writes them (Content-Type excluded). */
+const rankCache = new Map<MessageType, Map<string, number>>();
+
+/**
+ * The modelled headers of `pdu` that are set, in the order the encoder
+ * writes them (Content-Type excluded). Walks the PDU's own few keys rather
+ * than the sixty headers of the table: this is on every encode.
+ */
 export function headerOrder(pdu: MmsHeaders): Key[] {
-  return fullOrder(pdu.messageType).filter((key) => pdu[key] !== undefined);
+  let rank = rankCache.get(pdu.messageType);
+  if (!rank) {
+    rank = new Map(fullOrder(pdu.messageType).map((key, i) => [key, i]));
+    rankCache.set(pdu.messageType, rank);
+  }
+  const keys: Key[] = [];
+  for (const key in pdu) {
+    if (rank.has(key) && pdu[key as Key] !== undefined) keys.push(key as Key);
+  }
+  return keys.sort((a, b) => rank.get(a)! - rank.get(b)!);
 }
+
 
 function writeHeader(w: WspWriter, key: Key, value: unknown): void {
   const def = HEADER_BY_KEY.get(key)!;
@@ -152,10 +177,7 @@ export function encodeMms(pdu: MmsPdu): Buffer {
   checkMandatory(pdu, -1);
   const bodySize = pdu.body instanceof Uint8Array ? pdu.body.length : Array.isArray(pdu.body) ? pdu.body.reduce((n, p) => n + p.data.length + 32, 0) : 0;
   const w = new WspWriter(256 + bodySize);
-  for (const key of fullOrder(pdu.messageType)) {
-    const value = pdu[key];
-    if (value !== undefined) writeHeader(w, key, value);
-  }
+  for (const key of headerOrder(pdu)) writeHeader(w, key, pdu[key]);
   for (const h of pdu.otherHeaders ?? []) writeOther(w, h);
   if (pdu.contentType !== undefined) {
     writeHeader(w, 'contentType', pdu.contentType);

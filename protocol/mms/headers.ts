@@ -178,7 +178,14 @@ function readVersion(r: WspReader, field: string): string {
   return minor === 0x0f ? String(major) : `${major}.${minor}`;
 }
 
+const VERSION_OCTETS = new Map([['1.0', 0x10], ['1.1', 0x11], ['1.2', 0x12], ['1.3', 0x13]]);
+
 function writeVersion(w: WspWriter, version: string, field: string): void {
+  const common = VERSION_OCTETS.get(version);
+  if (common !== undefined) {
+    w.shortInteger(common, field);
+    return;
+  }
   const m = /^(\d)(?:\.(\d{1,2}))?$/.exec(version);
   const major = m ? Number(m[1]) : NaN;
   const minor = m?.[2] === undefined ? 0x0f : Number(m[2]);

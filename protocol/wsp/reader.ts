@@ -11,12 +11,11 @@ import { ProtocolError } from '../errors.js';
 export class WspReader {
   offset: number;
   readonly end: number;
+  /** The input as a Buffer view (no copy), for Buffer's fast ranged string reads. */
+  readonly buf: Buffer;
 
-  constructor(
-    readonly buf: Uint8Array,
-    start = 0,
-    end = buf.length,
-  ) {
+  constructor(input: Uint8Array, start = 0, end = input.length) {
+    this.buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
     this.offset = start;
     this.end = end;
   }
@@ -136,13 +135,19 @@ export class WspReader {
     return len;
   }
 
-  /** Octets up to (not including) the next NUL; the NUL is consumed. */
-  private nulTerminated(field: string): Uint8Array {
+  /** Offset of the NUL ending the string that starts here; the reader moves past it. */
+  private nulEnd(field: string): number {
     const start = this.offset;
     const nul = this.buf.indexOf(0, start);
     if (nul < 0 || nul >= this.end) this.fail('TRUNCATED', field, 'string has no terminating NUL', start);
     this.offset = nul + 1;
-    return this.buf.subarray(start, nul);
+    return nul;
+  }
+
+  /** Octets up to (not including) the next NUL; the NUL is consumed. */
+  private nulTerminated(field: string): Uint8Array {
+    const start = this.offset;
+    return this.buf.subarray(start, this.nulEnd(field));
   }
 
   /**
@@ -152,7 +157,8 @@ export class WspReader {
    */
   textString(field: string): string {
     if (this.peek(field) === 0x7f) this.offset++;
-    return decodeUtf8(this.nulTerminated(field));
+    const start = this.offset;
+    return this.buf.toString('utf8', start, this.nulEnd(field));
   }
 
   /** Raw octets of a Text-string (quote removed), for charset-aware callers. */
@@ -165,30 +171,22 @@ export class WspReader {
   tokenText(field: string): string {
     const first = this.peek(field);
     if (first < 0x20 || first >= 0x7f) this.fail('BAD_VALUE', field, `0x${hex(first)} cannot start a Token-text`);
-    return latin1(this.nulTerminated(field));
+    const start = this.offset;
+    return this.buf.toString('latin1', start, this.nulEnd(field));
   }
 
   /** Quoted-string: 0x22, text, NUL; the quote is not part of the value. */
   quotedString(field: string): string {
     const first = this.u8(field);
     if (first !== 0x22) this.fail('BAD_VALUE', field, 'Quoted-string must start with 0x22', this.offset - 1);
-    return decodeUtf8(this.nulTerminated(field));
+    const start = this.offset;
+    return this.buf.toString('utf8', start, this.nulEnd(field));
   }
 
   /** Fail when octets are left over inside a structure that should be complete. */
   expectEnd(field: string): void {
     if (this.offset < this.end) this.fail('TRAILING_DATA', field, `${this.end - this.offset} unexpected octet(s)`);
   }
-}
-
-const utf8 = new TextDecoder('utf-8');
-
-export function decodeUtf8(octets: Uint8Array): string {
-  return utf8.decode(octets);
-}
-
-export function latin1(octets: Uint8Array): string {
-  return Buffer.from(octets.buffer, octets.byteOffset, octets.byteLength).toString('latin1');
 }
 
 export function hex(n: number): string {

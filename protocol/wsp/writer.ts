@@ -65,11 +65,11 @@ export class WspWriter {
     if (!Number.isInteger(value) || value < 0 || value > 0xffffffffffff) {
       throw new ProtocolError('OVERFLOW', field, `${value} does not fit a 48-bit Long-integer`);
     }
-    let len = 1;
-    while (len < 6 && value >= 2 ** (8 * len)) len++;
+    const len = value < 0x100 ? 1 : value < 0x10000 ? 2 : value < 0x1000000 ? 3 : value < 0x100000000 ? 4 : value < 0x10000000000 ? 5 : 6;
     this.ensure(len + 1);
     this.buf[this.pos++] = len;
-    for (let i = len - 1; i >= 0; i--) this.buf[this.pos++] = Math.floor(value / 2 ** (8 * i)) & 0xff;
+    this.buf.writeUIntBE(value, this.pos, len);
+    this.pos += len;
     return this;
   }
 
