@@ -1,0 +1,129 @@
+import { XMLParser } from 'fast-xml-parser';
+import { ProtocolError, type ProtocolErrorCode } from '../errors.js';
+import type { Release } from './releases.js';
+
+/**
+ * A bad MM7 request, with the MM7 status to answer it with (2007 message
+ * format corrupt, 4004 validation error, 4002 unsupported version, …) and
+ * whatever could be read before it failed, so the answer can still echo
+ * the TransactionID in the requester's release.
+ */
+export class Mm7Error extends ProtocolError {
+  constructor(
+    code: ProtocolErrorCode,
+    field: string,
+    detail: string,
+    readonly status: number,
+    readonly context: { release?: Release; transactionId?: string; mm7Version?: string } = {},
+  ) {
+    super(code, field, detail);
+  }
+
+  withContext(context: Mm7Error['context']): Mm7Error {
+    return new Mm7Error(this.code, this.field, this.detail, this.status, { ...context, ...this.context });
+  }
+}
+
+/** An element with its namespace resolved: what the MM7 codec matches on, never the prefix. */
+export interface XmlElement {
+  ns: string;
+  local: string;
+  attrs: Array<{ ns: string; local: string; value: string }>;
+  children: XmlElement[];
+  text: string;
+}
+
+/** Limits on what an MM7 SOAP part may be (safety: no DTDs, bounded depth and size). */
+export interface XmlLimits {
+  maxDepth: number;
+  maxOctets: number;
+}
+
+export const DEFAULT_XML_LIMITS: XmlLimits = { maxDepth: 32, maxOctets: 1 << 20 };
+
+type OrderedNode = Record<string, unknown>;
+
+const corrupt = (detail: string): Mm7Error => new Mm7Error('BAD_VALUE', 'SOAP envelope', detail, 2007);
+
+/**
+ * Parses XML into namespace-resolved elements. A DOCTYPE is refused
+ * outright (no DTD means no entity expansion: billion-laughs and external
+ * entities die here, before any parsing); depth is bounded by the parser.
+ */
+export function parseXml(xml: string, limits: Partial<XmlLimits> = {}): XmlElement {
+  const { maxDepth, maxOctets } = { ...DEFAULT_XML_LIMITS, ...limits };
+  if (xml.length > maxOctets) throw new Mm7Error('BAD_LENGTH', 'SOAP envelope', `larger than ${maxOctets} characters`, 2007);
+  if (/<!DOCTYPE|<!ENTITY/i.test(xml)) throw corrupt('DTDs and entity declarations are not allowed');
+  const parser = new XMLParser({
+    preserveOrder: true,
+    ignoreAttributes: false,
+    attributeNamePrefix: '',
+    parseTagValue: false,
+    parseAttributeValue: false,
+    trimValues: true,
+    processEntities: true,
+    htmlEntities: false,
+    ignoreDeclaration: true,
+    ignorePiTags: true,
+    commentPropName: false,
+    maxNestedTags: maxDepth,
+  });
+  let tree: OrderedNode[];
+  try {
+    tree = parser.parse(xml) as OrderedNode[];
+  } catch (e) {
+    throw corrupt(`not well-formed XML: ${(e as Error).message}`);
+  }
+  const roots = tree.filter((n) => !('#text' in n));
+  if (roots.length !== 1) throw corrupt(`expected one root element, found ${roots.length}`);
+  return resolve(roots[0]!, new Map([['xml', 'http://www.w3.org/XML/1998/namespace']]));
+}
+
+function splitName(qname: string): [prefix: string, local: string] {
+  const colon = qname.indexOf(':');
+  return colon < 0 ? ['', qname] : [qname.slice(0, colon), qname.slice(colon + 1)];
+}
+
+function resolve(node: OrderedNode, inherited: Map<string, string>): XmlElement {
+  const qname = Object.keys(node).find((k) => k !== ':@')!;
+  const rawAttrs = (node[':@'] ?? {}) as Record<string, string>;
+  let scope = inherited;
+  for (const [name, value] of Object.entries(rawAttrs)) {
+    if (name === 'xmlns' || name.startsWith('xmlns:')) {
+      if (scope === inherited) scope = new Map(inherited);
+      scope.set(name === 'xmlns' ? '' : name.slice(6), String(value));
+    }
+  }
+  const [prefix, local] = splitName(qname);
+  const ns = scope.get(prefix);
+  if (ns === undefined && prefix !== '') throw corrupt(`undeclared namespace prefix "${prefix}" on <${qname}>`);
+  const attrs: XmlElement['attrs'] = [];
+  for (const [name, value] of Object.entries(rawAttrs)) {
+    if (name === 'xmlns' || name.startsWith('xmlns:')) continue;
+    const [p, l] = splitName(name);
+    const attrNs = p === '' ? '' : scope.get(p);
+    if (attrNs === undefined) throw corrupt(`undeclared namespace prefix "${p}" on attribute ${name}`);
+    attrs.push({ ns: attrNs, local: l, value: String(value) });
+  }
+  const children: XmlElement[] = [];
+  let text = '';
+  for (const child of (node[qname] ?? []) as OrderedNode[]) {
+    if ('#text' in child) text += String(child['#text']);
+    else children.push(resolve(child, scope));
+  }
+  return { ns: ns ?? '', local, attrs, children, text };
+}
+
+export function child(el: XmlElement, local: string, ns?: string): XmlElement | undefined {
+  return el.children.find((c) => c.local === local && (ns === undefined || c.ns === ns));
+}
+
+export function attr(el: XmlElement, local: string): string | undefined {
+  return el.attrs.find((a) => a.local === local)?.value;
+}
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+
+export function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+}
