@@ -61,8 +61,8 @@ export function parseXml(xml: string, limits: Partial<XmlLimits> = {}): XmlEleme
     parseTagValue: false,
     parseAttributeValue: false,
     trimValues: true,
-    processEntities: true,
-    htmlEntities: false,
+    // References are decoded below in one pass, so `&amp;#38;` stays `&#38;`.
+    processEntities: false,
     ignoreDeclaration: true,
     ignorePiTags: true,
     commentPropName: false,
@@ -79,6 +79,22 @@ export function parseXml(xml: string, limits: Partial<XmlLimits> = {}): XmlEleme
   return resolve(roots[0]!, new Map([['xml', 'http://www.w3.org/XML/1998/namespace']]));
 }
 
+const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+/** The five predefined entities and character references (XML 1.0 §4.1, §4.6); anything else is an error. */
+function decodeReferences(text: string): string {
+  if (!text.includes('&')) return text;
+  return text.replace(/&([^;&\s]{0,10});?/g, (whole, ref: string) => {
+    if (!whole.endsWith(';')) throw corrupt(`unterminated reference "${whole}"`);
+    const named = PREDEFINED[ref];
+    if (named !== undefined) return named;
+    const m = /^#(?:x([0-9a-fA-F]{1,6})|([0-9]{1,7}))$/.exec(ref);
+    const code = m ? parseInt(m[1] ?? m[2]!, m[1] ? 16 : 10) : NaN;
+    if (!(code > 0 && code <= 0x10ffff) || (code >= 0xd800 && code <= 0xdfff)) throw corrupt(`undefined entity or bad character reference "${whole}"`);
+    return String.fromCodePoint(code);
+  });
+}
+
 function splitName(qname: string): [prefix: string, local: string] {
   const colon = qname.indexOf(':');
   return colon < 0 ? ['', qname] : [qname.slice(0, colon), qname.slice(colon + 1)];
@@ -91,7 +107,7 @@ function resolve(node: OrderedNode, inherited: Map<string, string>): XmlElement 
   for (const [name, value] of Object.entries(rawAttrs)) {
     if (name === 'xmlns' || name.startsWith('xmlns:')) {
       if (scope === inherited) scope = new Map(inherited);
-      scope.set(name === 'xmlns' ? '' : name.slice(6), String(value));
+      scope.set(name === 'xmlns' ? '' : name.slice(6), decodeReferences(String(value)));
     }
   }
   const [prefix, local] = splitName(qname);
@@ -103,12 +119,12 @@ function resolve(node: OrderedNode, inherited: Map<string, string>): XmlElement 
     const [p, l] = splitName(name);
     const attrNs = p === '' ? '' : scope.get(p);
     if (attrNs === undefined) throw corrupt(`undeclared namespace prefix "${p}" on attribute ${name}`);
-    attrs.push({ ns: attrNs, local: l, value: String(value) });
+    attrs.push({ ns: attrNs, local: l, value: decodeReferences(String(value)) });
   }
   const children: XmlElement[] = [];
   let text = '';
   for (const child of (node[qname] ?? []) as OrderedNode[]) {
-    if ('#text' in child) text += String(child['#text']);
+    if ('#text' in child) text += decodeReferences(String(child['#text']));
     else children.push(resolve(child, scope));
   }
   return { ns: ns ?? '', local, attrs, children, text };
