@@ -9,6 +9,7 @@ import { ProtocolError } from '../../protocol/errors.js';
 import { CliError, describeProtocolError, write, type CliStreams } from './io.js';
 import { registerPdu } from './pdu.js';
 import { registerPush } from './push.js';
+import { registerMm7 } from './mm7.js';
 
 export interface MainOptions {
   stdin?: Readable;
@@ -50,6 +51,7 @@ export function buildProgram(io: CliStreams): Command {
   // Subcommands made by .command() inherit exitOverride and the output streams.
   registerPdu(program, io);
   registerPush(program, io);
+  registerMm7(program, io);
   registerStart(program, io);
   return program;
 }

@@ -1,0 +1,679 @@
+/**
+ * The MM7 HTTP binding (3GPP TS 23.140 §8.7.1; spec digest §a.2, §h.3): an
+ * MM7 body is the SOAP envelope alone (text/xml), or a multipart/related
+ * (RFC 2387) whose root part is the envelope and whose other part is the
+ * message content that `<Content href="cid:…">` names.
+ *
+ * Parsing splits with mailparser's splitter (@zone-eu/mailsplit) and
+ * decodes with libmime, libqp and libbase64; building uses nodemailer's
+ * MimeNode. Pure: no I/O, no config, no clock (nodemailer's constructor
+ * reads the clock for a Date header that this module never emits).
+ *
+ * Decisions, for the peers seen in the wild (§a.2 "be lenient"):
+ * - A missing closing delimiter is tolerated when the data is otherwise
+ *   complete: HTTP framing (Content-Length, chunked) already tells a short
+ *   read from a peer that never writes the `--boundary--` line. It is
+ *   TRUNCATED when the body ends inside a line, inside a part's header
+ *   block, or inside a base64 quantum of its last part.
+ * - The root is the part named by `start`, compared with and without angle
+ *   brackets, then case-insensitively; without `start` it is the first part,
+ *   or the first SOAP-typed part when the first is not one.
+ * - Text bodies keep their octets; the charset stays in `params`. Only the
+ *   SOAP envelope is decoded to a string, strictly: octets that are not
+ *   valid in its charset are BAD_VALUE rather than silently replaced.
+ * - Content-Transfer-Encoding is consumed (bodies are decoded), so it is not
+ *   kept in `headers`; the builder chooses it again.
+ */
+import { Splitter } from '@zone-eu/mailsplit';
+import type { MimeNode as SplitNode, SplitterChunk } from '@zone-eu/mailsplit';
+import libbase64 from 'libbase64';
+import libmime from 'libmime';
+import libqp from 'libqp';
+import type { EventEmitter } from 'node:events';
+import { TextDecoder } from 'node:util';
+import MimeNode from 'nodemailer/lib/mime-node';
+import { ProtocolError } from '../errors.js';
+import type { MimeEntity } from './mime-types.js';
+
+export interface Mm7HttpMessage {
+  /** The SOAP envelope text (decoded to a JS string from its charset; UTF-8 default). */
+  soap: string;
+  /** Media type of the SOAP root as sent: text/xml or application/soap+xml. */
+  soapMediaType: string;
+  /**
+   * The content entity: the top-level part <Content href> names when that is
+   * a multipart, else the only non-root part; when the media parts stand at
+   * the top level, a multipart/related made of all of them (its `start` names
+   * the part the href points at, if any). Absent without attachments.
+   */
+  content?: MimeEntity;
+  /** Every non-root top-level entity, in order (usually just `content`; some stacks put the media parts directly at the top level). */
+  attachments: MimeEntity[];
+}
+
+export interface BindingLimits {
+  /** Octets of the HTTP body. */
+  maxBodyOctets: number;
+  /** Entities below the HTTP body, at every level, the SOAP root included. */
+  maxParts: number;
+  /** Multipart levels, the HTTP body's own counting as 1 (h.3 uses 2). */
+  maxDepth: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<BindingLimits> = Object.freeze({
+  // 17× the largest OMA content class (600 KB, spec §g.1) after base64's 4/3:
+  // room for vendor extensions without letting one request take a worker's memory.
+  maxBodyOctets: 10 * 1024 * 1024,
+  // A SMIL slideshow rarely has more than ~20 parts; 100 leaves room for
+  // slides of several media each, and bounds the per-part bookkeeping.
+  maxParts: 100,
+  // HTTP body → content → slide group → alternative → leaf is the deepest
+  // layout seen; one spare level. Also what keeps a hostile 10k-deep nest cheap.
+  maxDepth: 5,
+});
+
+/** The media types a SOAP envelope is sent as; application/xml is accepted from stacks that use it. */
+const SOAP_TYPES: ReadonlySet<string> = new Set(['text/xml', 'application/soap+xml', 'application/xml']);
+/** The largest header block of one part (a Content-Type with long RFC 2231 names fits many times). */
+const MAX_HEAD_OCTETS = 64 * 1024;
+/** The body is fed to the splitter in slices, so an abort leaves at most one slice to scan. */
+const WRITE_SLICE = 64 * 1024;
+/**
+ * Strings longer than ~128 KiB are allocated in V8's large-object space,
+ * measured 30-40× slower per octet than smaller ones on the bench machine:
+ * base64 text is turned into strings at most this long.
+ */
+const STRING_SLICE = 48 * 1024;
+
+// ---------------------------------------------------------------- parsing
+
+export async function parseMm7Http(contentType: string, body: Buffer, limits: Partial<BindingLimits> = {}): Promise<Mm7HttpMessage> {
+  const lim: BindingLimits = {
+    maxBodyOctets: limits.maxBodyOctets ?? DEFAULT_LIMITS.maxBodyOctets,
+    maxParts: limits.maxParts ?? DEFAULT_LIMITS.maxParts,
+    maxDepth: limits.maxDepth ?? DEFAULT_LIMITS.maxDepth,
+  };
+  if (body.length > lim.maxBodyOctets) {
+    throw new ProtocolError('BAD_LENGTH', 'body', `${body.length} octets, more than the limit of ${lim.maxBodyOctets}`, lim.maxBodyOctets);
+  }
+  const type = parseContentType(contentType);
+  if (!type.mediaType) throw new ProtocolError('BAD_VALUE', 'Content-Type', 'no media type');
+
+  if (SOAP_TYPES.has(type.mediaType)) {
+    return { soap: decodeText(body, type.params.charset, 'SOAP envelope'), soapMediaType: type.mediaType, attachments: [] };
+  }
+  if (type.mediaType !== 'multipart/related' && type.mediaType !== 'multipart/mixed') {
+    throw new ProtocolError('BAD_VALUE', 'Content-Type', `${type.mediaType} is neither a SOAP envelope nor multipart/related`);
+  }
+  const boundary = (type.params.boundary ?? '').trimEnd();
+  if (!boundary) throw new ProtocolError('BAD_VALUE', 'Content-Type', `${type.mediaType} without a boundary parameter`);
+  // mailsplit ignores a boundary that is not ASCII (RFC 2046 bchars are), as Python does
+  if (Buffer.byteLength(boundary) !== boundary.length) throw new ProtocolError('BAD_VALUE', 'Content-Type', `boundary "${boundary}" is not ASCII`);
+
+  const parts = await splitParts(type.mediaType, body, boundary, lim);
+
+  const rootIndex = findRoot(type.mediaType, parts, type.params.start);
+  const root = parts[rootIndex]!;
+  if (!root.body || !SOAP_TYPES.has(root.mediaType)) {
+    throw new ProtocolError('BAD_VALUE', type.mediaType, `the root part is ${root.mediaType}, not a SOAP envelope`);
+  }
+  const soap = decodeText(root.body, root.params.charset, 'SOAP envelope');
+  const attachments = parts.filter((_, i) => i !== rootIndex);
+  const msg: Mm7HttpMessage = { soap, soapMediaType: root.mediaType, attachments };
+  const content = chooseContent(msg, contentHref(soap));
+  if (content) msg.content = content;
+  return msg;
+}
+
+/**
+ * The entity an href names: `cid:` optional, percent-escapes undone
+ * (RFC 2392), Content-ID compared without angle brackets and
+ * case-insensitively; Content-Location is the fallback. Top-level
+ * attachments are searched first, then their descendants depth-first.
+ */
+export function findContent(msg: Mm7HttpMessage, href: string): MimeEntity | undefined {
+  let ref = href.trim();
+  if (/^cid:/i.test(ref)) ref = ref.slice(4);
+  try {
+    ref = decodeURIComponent(ref);
+  } catch {
+    // not percent-encoded after all: keep it as sent
+  }
+  const id = stripAngles(ref).toLowerCase();
+  if (!id) return undefined;
+  const order = entitiesInOrder(msg.attachments);
+  return (
+    order.find((e) => e.contentId?.toLowerCase() === id) ??
+    order.find((e) => e.contentLocation !== undefined && [id, href.trim().toLowerCase()].includes(e.contentLocation.trim().toLowerCase()))
+  );
+}
+
+interface ContentType {
+  mediaType: string;
+  params: Record<string, string>;
+}
+
+function parseContentType(value: string): ContentType {
+  const parsed = libmime.parseHeaderValue(value, { stripComments: true });
+  // fromEntries defines own properties, so a parameter named __proto__ stays a parameter
+  const params = Object.fromEntries(Object.entries(parsed.params).map(([k, v]) => [k.toLowerCase(), String(v)]));
+  return { mediaType: String(parsed.value ?? '').trim().toLowerCase(), params };
+}
+
+interface Pending {
+  entity: MimeEntity;
+  /** A multipart's nesting level (the HTTP body is 1); a leaf's is its parent's. */
+  level: number;
+  encoding: string;
+  chunks: Buffer[];
+  octets: number;
+  node: SplitNode;
+}
+
+/**
+ * Splits a multipart HTTP body into its top-level entities, children parsed
+ * recursively, leaf bodies decoded. The splitter is told the HTTP
+ * Content-Type as the header of a synthetic root, then fed the body.
+ */
+function splitParts(mediaType: string, body: Buffer, boundary: string, lim: BindingLimits): Promise<MimeEntity[]> {
+  return new Promise((resolve, reject) => {
+    const splitter = new Splitter({ ignoreEmbedded: true, maxChildNodes: Math.max(1, lim.maxParts + 1), maxHeadSize: MAX_HEAD_OCTETS });
+    const pending = new Map<SplitNode, Pending>();
+    const multiparts: Pending[] = [];
+    const leaves: Pending[] = [];
+    let top: Pending | undefined;
+    let last: Pending | undefined;
+    let count = 0;
+    let settled = false;
+
+    const fail = (err: unknown): void => {
+      if (settled) return;
+      settled = true;
+      splitter.destroy();
+      reject(asProtocolError(err));
+    };
+
+    const onNode = (node: SplitNode): void => {
+      const entity = entityOf(node);
+      if (node.root) {
+        top = { entity, level: 1, encoding: '', chunks: [], octets: 0, node };
+        pending.set(node, top);
+        return;
+      }
+      const parent = node.parentNode ? pending.get(node.parentNode) : undefined;
+      if (!parent?.entity.parts) {
+        // a boundary parameter on a type that is not multipart/* still makes the splitter cut parts
+        throw new ProtocolError('BAD_VALUE', 'Content-Type', `a part inside ${parent?.entity.mediaType ?? 'an unknown entity'}, which is not a multipart`);
+      }
+      if (++count > lim.maxParts) throw new ProtocolError('BAD_LENGTH', 'multipart', `more than ${lim.maxParts} parts`);
+      const level = parent.level + (entity.parts ? 1 : 0);
+      if (entity.parts) {
+        if (level > lim.maxDepth) throw new ProtocolError('BAD_VALUE', 'multipart', `multiparts nested more than ${lim.maxDepth} levels deep`);
+        if (!node._boundary) throw new ProtocolError('BAD_VALUE', 'Content-Type', `${entity.mediaType} without a usable boundary parameter`);
+      }
+      parent.entity.parts.push(entity);
+      const p: Pending = { entity, level, encoding: node.encoding || '', chunks: [], octets: 0, node };
+      pending.set(node, p);
+      (entity.parts ? multiparts : leaves).push(p);
+      last = p;
+    };
+
+    splitter.on('data', (chunk: SplitterChunk) => {
+      if (settled) return;
+      try {
+        if (chunk.type === 'node') {
+          onNode(chunk);
+        } else if (chunk.type === 'body') {
+          const p = pending.get(chunk.node);
+          if (p && !p.entity.parts) {
+            p.chunks.push(chunk.value);
+            p.octets += chunk.value.length;
+          }
+        }
+      } catch (e) {
+        fail(e);
+      }
+    });
+    // mailsplit's typings overload on() for 'data' only, hiding the events it inherits from Transform
+    const stream = splitter as unknown as EventEmitter;
+    stream.on('error', fail);
+    stream.once('end', () => {
+      if (settled) return;
+      try {
+        const parts = top?.entity.parts ?? [];
+        if (parts.length === 0) {
+          throw new ProtocolError('BAD_VALUE', mediaType, `no part: no line is the delimiter "--${boundary}"`);
+        }
+        if (!hasClosingDelimiter(body, boundary)) checkComplete(mediaType, body, last);
+        for (const p of multiparts) {
+          if (p.entity.parts!.length === 0) {
+            throw new ProtocolError('BAD_VALUE', p.entity.mediaType, `no part: no line is the delimiter "--${p.entity.params.boundary ?? ''}"`);
+          }
+        }
+        for (const p of leaves) p.entity.body = decodeTransfer(Buffer.concat(p.chunks, p.octets), p.encoding);
+        settled = true;
+        resolve(parts);
+      } catch (e) {
+        fail(e);
+      }
+    });
+
+    const head = Buffer.from(`Content-Type: ${mediaTypeLine(mediaType, boundary)}\r\n\r\n`, 'utf8');
+    if (body.length <= WRITE_SLICE) {
+      // the splitter takes an event-loop turn per write; for a small body one copy costs less than a turn
+      splitter.end(Buffer.concat([head, body]));
+      return;
+    }
+    splitter.write(head);
+    for (let p = 0; p < body.length; p += WRITE_SLICE) splitter.write(body.subarray(p, p + WRITE_SLICE));
+    splitter.end();
+  });
+}
+
+/** The synthetic root header: only what the splitter needs, so nothing of the HTTP header can fold into a body line. */
+function mediaTypeLine(mediaType: string, boundary: string): string {
+  return `${mediaType}; boundary="${boundary.replace(/[\\"]/g, '\\$&').replace(/[\r\n]/g, '')}"`;
+}
+
+/** One entity from a splitter node's headers; leaves get their body later, multiparts their parts as they arrive. */
+function entityOf(node: SplitNode): MimeEntity {
+  const headers = node.headers;
+  if (!headers) throw new ProtocolError('BAD_VALUE', 'MIME header', 'a part without a header block');
+  // RFC 2045 §5.2: no Content-Type means text/plain
+  const entity: MimeEntity = { mediaType: 'text/plain', params: {}, headers: [] };
+  const seen = new Set<string>();
+  for (const { key, line } of headers.getList()) {
+    const value = headerValue(line);
+    if (NAMED_HEADERS.has(key)) {
+      // the first of a repeated header wins, as it does for Content-Type in the splitter
+      if (seen.has(key)) continue;
+      seen.add(key);
+    }
+    switch (key) {
+      case 'content-type': {
+        const type = parseContentType(value);
+        if (type.mediaType) entity.mediaType = type.mediaType;
+        entity.params = type.params;
+        break;
+      }
+      case 'content-transfer-encoding':
+        break;
+      case 'content-id': {
+        const id = stripAngles(value);
+        if (id) entity.contentId = id;
+        break;
+      }
+      case 'content-location':
+        if (value) entity.contentLocation = decodeWords(value);
+        break;
+      case 'content-disposition':
+        if (value) entity.contentDisposition = value;
+        break;
+      default:
+        // a line that is no header (no colon, a name with blanks) is dropped: it could not be sent on
+        if (TOKEN.test(key)) entity.headers.push([key, decodeWords(value)]);
+    }
+  }
+  if (node.multipart) entity.parts = [];
+  return entity;
+}
+
+/** Headers that have a field of their own in MimeEntity, or that the codec sets itself. */
+const NAMED_HEADERS: ReadonlySet<string> = new Set(['content-type', 'content-id', 'content-location', 'content-disposition', 'content-transfer-encoding']);
+
+/** The unfolded value of a raw header line (latin1 string of its octets), read as UTF-8 where it is valid UTF-8. */
+function headerValue(line: string): string {
+  let value = libmime.decodeHeader(line).value;
+  if (/[\u0080-\u00ff]/.test(value)) {
+    const utf8 = Buffer.from(value, 'latin1').toString('utf8');
+    if (!utf8.includes('\ufffd')) value = utf8;
+  }
+  return value;
+}
+
+function decodeWords(value: string): string {
+  if (!value.includes('=?')) return value;
+  try {
+    return libmime.decodeWords(value);
+  } catch {
+    return value;
+  }
+}
+
+function stripAngles(value: string): string {
+  let v = value.trim();
+  if (v.startsWith('<')) v = v.slice(1);
+  if (v.endsWith('>')) v = v.slice(0, -1);
+  return v.trim();
+}
+
+/** Whether a `--boundary--` line closes the body (RFC 2046 §5.1.1: at a line start, optional blanks after). */
+function hasClosingDelimiter(body: Buffer, boundary: string): boolean {
+  const needle = Buffer.from(`--${boundary}--`, 'latin1');
+  for (let at = body.lastIndexOf(needle); at >= 0; at = body.lastIndexOf(needle, at - 1)) {
+    if (at === 0 || body[at - 1] === 0x0a) return true;
+  }
+  return false;
+}
+
+/**
+ * A body without its closing delimiter is accepted only if nothing shows it
+ * was cut: it ends at a line end, the last part's header block ended, and a
+ * base64 last part holds whole quanta.
+ */
+function checkComplete(mediaType: string, body: Buffer, last: Pending | undefined): void {
+  const cut = (detail: string): never => {
+    throw new ProtocolError('TRUNCATED', mediaType, `no closing delimiter and ${detail}`, body.length);
+  };
+  if (body.length === 0 || body[body.length - 1] !== 0x0a) cut('the body ends inside a line');
+  if (!last) return;
+  const head = last.node.headers ? last.node.headers.headers : false;
+  const headText = typeof head === 'string' ? head : head ? head.toString('latin1') : '';
+  if (!/(^|\n)\r?\n$/.test(headText)) cut(`the header block of the last part (${last.entity.mediaType}) never ended`);
+  if (last.encoding === 'base64' && !last.entity.parts) {
+    let n = 0;
+    for (const chunk of last.chunks) for (let i = 0; i < chunk.length; i++) if (BASE64_CHAR[chunk[i]!] === 1) n++;
+    if (n % 4 !== 0) cut('the base64 of the last part stops inside a quantum');
+  }
+}
+
+const BASE64_CHAR = new Uint8Array(256);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_') BASE64_CHAR[c.charCodeAt(0)] = 1;
+
+function findRoot(mediaType: string, parts: MimeEntity[], start: string | undefined): number {
+  if (start !== undefined && stripAngles(start) !== '') {
+    const id = stripAngles(start);
+    let i = parts.findIndex((p) => p.contentId === id);
+    if (i < 0) i = parts.findIndex((p) => p.contentId?.toLowerCase() === id.toLowerCase());
+    if (i < 0) throw new ProtocolError('MISSING_HEADER', mediaType, `no part has the Content-ID <${id}> that start names`);
+    return i;
+  }
+  if (SOAP_TYPES.has(parts[0]!.mediaType)) return 0;
+  const i = parts.findIndex((p) => SOAP_TYPES.has(p.mediaType));
+  return i < 0 ? 0 : i;
+}
+
+/**
+ * The href of the envelope's <Content> element (any prefix), entities undone.
+ * `[^<>]` keeps the scan linear: an attribute list cannot hold a raw `<`.
+ */
+const CONTENT_HREF = /<(?:[A-Za-z_][\w.-]*:)?Content\b[^<>]{0,4096}?\bhref\s*=\s*(?:"([^"<]*)"|'([^'<]*)')/;
+
+function contentHref(soap: string): string | undefined {
+  const m = CONTENT_HREF.exec(soap);
+  const raw = m?.[1] ?? m?.[2];
+  if (raw === undefined) return undefined;
+  return raw.replace(/&(lt|gt|amp|quot|apos);/g, (_, name: string) => ({ lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" })[name] ?? '');
+}
+
+function chooseContent(msg: Mm7HttpMessage, href: string | undefined): MimeEntity | undefined {
+  const { attachments } = msg;
+  if (attachments.length === 0) return undefined;
+  const named = href === undefined ? undefined : findContent(msg, href);
+  if (named?.parts && attachments.includes(named)) return named;
+  if (attachments.length === 1) return attachments[0];
+  // media parts at the top level: together they are the content, the named one its start (RFC 2387)
+  const wrapper: MimeEntity = { mediaType: 'multipart/related', params: {}, headers: [], parts: attachments };
+  if (named && attachments.includes(named)) {
+    if (named.contentId) wrapper.params.start = `<${named.contentId}>`;
+    wrapper.params.type = named.mediaType;
+  }
+  return wrapper;
+}
+
+function entitiesInOrder(top: MimeEntity[]): MimeEntity[] {
+  const out: MimeEntity[] = [...top];
+  const walk = (e: MimeEntity): void => {
+    for (const p of e.parts ?? []) {
+      out.push(p);
+      walk(p);
+    }
+  };
+  top.forEach(walk);
+  return out;
+}
+
+function decodeTransfer(raw: Buffer, encoding: string): Buffer {
+  switch (encoding) {
+    case '':
+    case '7bit':
+    case '8bit':
+    case 'binary':
+      return raw;
+    case 'base64':
+      return decodeBase64(raw);
+    case 'quoted-printable':
+      return libqp.decode(raw);
+    default:
+      throw new ProtocolError('UNSUPPORTED', 'Content-Transfer-Encoding', `"${encoding}"`);
+  }
+}
+
+/** Base64 text to octets; characters outside the alphabet are skipped, as RFC 2045 §6.8 asks. */
+function decodeBase64(src: Buffer): Buffer {
+  if (src.length <= STRING_SLICE) return libbase64.decode(src.toString('latin1'));
+  return decodeWrappedBase64(src) ?? decodeBase64Slices(src);
+}
+
+/**
+ * The usual layout, fast: lines of one width (a multiple of 4) ending in
+ * CRLF or LF. Whole lines go to Node's decoder (which skips the line ends)
+ * straight into the output; any slice that is not exactly such lines of
+ * alphabet characters sends the whole body to decodeBase64Slices.
+ */
+function decodeWrappedBase64(src: Buffer): Buffer | undefined {
+  const lf = src.indexOf(0x0a);
+  if (lf <= 0) return undefined;
+  const eol = src[lf - 1] === 0x0d ? 2 : 1;
+  const width = lf + 1 - eol;
+  if (width === 0 || width % 4 !== 0) return undefined;
+  const stride = width + eol;
+  const lines = Math.max(1, Math.floor(STRING_SLICE / stride));
+  const span = stride * lines;
+  const out = Buffer.allocUnsafe(Math.floor((src.length * 3) / 4) + 3);
+  let o = 0;
+  let p = 0;
+  for (; src.length - p > span; p += span) {
+    for (let q = p + stride - 1; q < p + span; q += stride) {
+      if (src[q] !== 0x0a || (eol === 2 && src[q - 1] !== 0x0d)) return undefined;
+    }
+    const n = out.write(src.toString('latin1', p, p + span), o, 'base64');
+    if (n !== (lines * width * 3) / 4) return undefined;
+    o += n;
+  }
+  o += libbase64.decode(src.toString('latin1', p)).copy(out, o);
+  // allocUnsafe: no stale heap octets may stay reachable through .buffer
+  out.fill(0, o);
+  return out.subarray(0, o);
+}
+
+/** Any layout: slices cleaned of non-alphabet characters, quanta carried across slice ends. */
+function decodeBase64Slices(src: Buffer): Buffer {
+  const out: Buffer[] = [];
+  let carry = '';
+  for (let p = 0; p < src.length; p += STRING_SLICE) {
+    const end = Math.min(src.length, p + STRING_SLICE);
+    let s = carry + src.toString('latin1', p, end);
+    // '-' and '_' stay: Node's decoder (and so libbase64) reads them as base64url's 62 and 63
+    if (/[^A-Za-z0-9+/=_-]/.test(s)) s = s.replace(/[^A-Za-z0-9+/=_-]+/g, '');
+    const keep = end === src.length ? s.length : s.length - (s.length % 4);
+    carry = s.slice(keep);
+    if (keep > 0) out.push(libbase64.decode(keep === s.length ? s : s.slice(0, keep)));
+  }
+  return Buffer.concat(out);
+}
+
+let utf8Decoder: TextDecoder | undefined;
+
+/** A SOAP envelope's octets as text, strictly: a BOM is dropped, an invalid sequence is BAD_VALUE. */
+function decodeText(octets: Buffer, charset: string | undefined, field: string): string {
+  const label = (charset ?? '').trim().toLowerCase() || 'utf-8';
+  let decoder: TextDecoder;
+  try {
+    decoder = label === 'utf-8' || label === 'utf8' ? (utf8Decoder ??= new TextDecoder('utf-8', { fatal: true })) : new TextDecoder(label, { fatal: true });
+  } catch {
+    throw new ProtocolError('UNSUPPORTED', 'charset', `"${charset ?? ''}" of the ${field}`);
+  }
+  try {
+    return decoder.decode(octets);
+  } catch {
+    throw new ProtocolError('BAD_VALUE', field, `octets that are not ${label}`);
+  }
+}
+
+/** Library errors become ProtocolErrors; mailsplit's limits carry code EMAXLEN. */
+function asProtocolError(err: unknown): ProtocolError {
+  if (err instanceof ProtocolError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  const code = err instanceof Error && 'code' in err ? (err as { code?: unknown }).code : undefined;
+  if (code === 'EMAXLEN') {
+    return /child nodes/i.test(message)
+      ? new ProtocolError('BAD_LENGTH', 'multipart', `more parts than the limit (${message})`)
+      : new ProtocolError('BAD_LENGTH', 'MIME header', message);
+  }
+  return new ProtocolError('BAD_VALUE', 'multipart', message);
+}
+
+// --------------------------------------------------------------- building
+
+/** The SOAP part's Content-ID when the caller names none: unique within the message is all RFC 2387 asks. */
+const DEFAULT_SOAP_ID = 'mm7-soap-envelope';
+
+/** RFC 2046 §5.1.1 bchars, 1-70 of them, not ending in a space. */
+const BOUNDARY = /^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$/;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** The envelope verbatim: UTF-8 as given, no transfer encoding (HTTP is 8-bit clean; h.3 sends it so). */
+class VerbatimNode extends MimeNode {
+  override getTransferEncoding(): string | false {
+    return false;
+  }
+}
+
+/**
+ * An MM7 body. Without content: the envelope as text/xml. With content:
+ * multipart/related, root = the envelope, then the content entity with its
+ * headers, nested multiparts included.
+ *
+ * Transfer encodings are nodemailer's choice: base64 for media; for text,
+ * quoted-printable when it is mostly Latin letters, else base64. Text with a
+ * bare CR or LF goes as base64 too, so its octets come back exact and every
+ * line the builder writes ends in CRLF (the envelope's own line ends are
+ * sent as given). Boundaries: `opts.boundary` and `params.boundary` of
+ * nested multiparts are used when valid and unique, otherwise nodemailer
+ * generates them; a boundary that turns out to occur inside a part is
+ * INCONSISTENT.
+ */
+export async function buildMm7Http(
+  soap: string,
+  content?: MimeEntity,
+  opts: { boundary?: string; soapContentId?: string } = {},
+): Promise<{ contentType: string; body: Buffer }> {
+  const envelope = Buffer.from(soap, 'utf8');
+  if (!content) return { contentType: 'text/xml; charset="utf-8"', body: envelope };
+
+  const soapId = stripAngles(opts.soapContentId ?? DEFAULT_SOAP_ID);
+  if (!soapId || /[\s<>"]/.test(soapId)) throw new ProtocolError('BAD_VALUE', 'Content-ID', `"${soapId}" cannot name the SOAP part`);
+  if (entitiesInOrder([content]).some((e) => e.contentId?.toLowerCase() === soapId.toLowerCase())) {
+    throw new ProtocolError('INCONSISTENT', 'Content-ID', `<${soapId}> names both the SOAP part and a content part`);
+  }
+  if (opts.boundary !== undefined && !BOUNDARY.test(opts.boundary)) {
+    throw new ProtocolError('BAD_VALUE', 'boundary', `"${opts.boundary}" is not 1-70 RFC 2046 characters`);
+  }
+
+  // A related part that is not the root of nodemailer's tree gets no Date, Message-ID or MIME-Version.
+  const holder = new MimeNode('multipart/mixed', { disableFileAccess: true, disableUrlAccess: true });
+  const used = new Set<string>();
+  let relatedType = `multipart/related; type="text/xml"; start="<${soapId}>"`;
+  if (opts.boundary !== undefined) {
+    relatedType += `; boundary="${opts.boundary}"`;
+    used.add(opts.boundary);
+  }
+  const related = holder.createChild(relatedType);
+  const soapNode = related.appendChild(new VerbatimNode(false, { disableFileAccess: true, disableUrlAccess: true }));
+  soapNode.setHeader('Content-Type', { prepared: true, value: 'text/xml; charset="utf-8"' });
+  soapNode.setHeader('Content-ID', soapId);
+  soapNode.setContent(envelope);
+  const multiparts: MimeNode[] = [related];
+  appendEntity(related, content, used, multiparts);
+
+  let out: Buffer;
+  try {
+    out = await related.build();
+  } catch (e) {
+    throw new ProtocolError('BAD_VALUE', 'content', e instanceof Error ? e.message : String(e));
+  }
+  const headEnd = out.indexOf('\r\n\r\n');
+  const body = out.subarray(headEnd + 4);
+  for (const node of multiparts) {
+    const b = node.boundary;
+    if (typeof b !== 'string') throw new ProtocolError('BAD_VALUE', 'boundary', 'a multipart was built without one');
+    if (countDelimiters(body, b) !== node.childNodes.length + 1) {
+      throw new ProtocolError('INCONSISTENT', 'boundary', `"${b}" occurs inside a part; choose another or leave it to the builder`);
+    }
+  }
+  const boundary = String(related.boundary);
+  return { contentType: `multipart/related; boundary="${boundary}"; type="text/xml"; start="<${soapId}>"`, body };
+}
+
+function appendEntity(parent: MimeNode, e: MimeEntity, used: Set<string>, multiparts: MimeNode[]): void {
+  const isMultipart = e.mediaType.toLowerCase().startsWith('multipart/');
+  if (isMultipart !== (e.parts !== undefined)) {
+    throw new ProtocolError('BAD_VALUE', 'content', `${e.mediaType} ${isMultipart ? 'without' : 'with'} parts`);
+  }
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\/[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(e.mediaType)) {
+    throw new ProtocolError('BAD_VALUE', 'Content-Type', `"${e.mediaType}" is not a media type`);
+  }
+  let type = e.mediaType.toLowerCase();
+  for (const [name, value] of Object.entries(e.params)) {
+    const key = name.toLowerCase();
+    if (!TOKEN.test(key)) throw new ProtocolError('BAD_VALUE', 'Content-Type', `"${name}" is not a parameter name`);
+    if (key === 'boundary') {
+      if (!isMultipart || !BOUNDARY.test(value) || used.has(value)) continue;
+      used.add(value);
+    }
+    type += `; ${key}="${value.replace(/[\\"]/g, '\\$&')}"`;
+  }
+  const node = parent.createChild(type);
+  if (e.contentId) node.setHeader('Content-ID', stripAngles(e.contentId));
+  if (e.contentLocation) node.setHeader('Content-Location', e.contentLocation);
+  if (e.contentDisposition) node.setHeader('Content-Disposition', { prepared: true, value: oneLine(e.contentDisposition) });
+  for (const [name, value] of e.headers) {
+    if (NAMED_HEADERS.has(name.toLowerCase()) || name.toLowerCase() === 'mime-version') continue;
+    if (!TOKEN.test(name)) throw new ProtocolError('BAD_VALUE', 'headers', `"${name}" is not a header name`);
+    node.addHeader(name, value);
+  }
+  if (e.parts) {
+    if (e.parts.length === 0) throw new ProtocolError('BAD_VALUE', 'content', `${e.mediaType} without parts`);
+    multiparts.push(node);
+    for (const part of e.parts) appendEntity(node, part, used, multiparts);
+    return;
+  }
+  const body = e.body ?? Buffer.alloc(0);
+  if (type.startsWith('text/') && hasBareLineEnd(body)) node.setHeader('Content-Transfer-Encoding', 'base64');
+  node.setContent(body);
+}
+
+function oneLine(value: string): string {
+  return value.replace(/[\r\n]+/g, ' ').trim();
+}
+
+function hasBareLineEnd(b: Buffer): boolean {
+  for (let i = b.indexOf(0x0a); i >= 0; i = b.indexOf(0x0a, i + 1)) if (i === 0 || b[i - 1] !== 0x0d) return true;
+  for (let i = b.indexOf(0x0d); i >= 0; i = b.indexOf(0x0d, i + 1)) if (b[i + 1] !== 0x0a) return true;
+  return false;
+}
+
+/** Delimiter lines of `boundary` in a built body: `--b` or `--b--` at a line start, then blanks and a line end. */
+function countDelimiters(body: Buffer, boundary: string): number {
+  const needle = Buffer.from(`--${boundary}`, 'latin1');
+  let n = 0;
+  for (let at = body.indexOf(needle); at >= 0; at = body.indexOf(needle, at + 1)) {
+    if (at > 0 && body[at - 1] !== 0x0a) continue;
+    let i = at + needle.length;
+    if (body[i] === 0x2d && body[i + 1] === 0x2d) i += 2;
+    while (body[i] === 0x20 || body[i] === 0x09) i++;
+    if (i >= body.length || body[i] === 0x0d || body[i] === 0x0a) n++;
+  }
+  return n;
+}

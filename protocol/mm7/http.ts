@@ -1,0 +1,57 @@
+import { ProtocolError } from '../errors.js';
+import { buildMm7Http, findContent, parseMm7Http, type BindingLimits } from './binding.js';
+import { contentIdOfHref } from './exchange.js';
+import type { MimeEntity } from './mime-types.js';
+import type { Mm7Envelope } from './model.js';
+import { buildMm7Soap, parseMm7Soap } from './soap.js';
+import { Mm7Error, type XmlLimits } from './xml.js';
+
+/** One MM7 HTTP body, decoded: the SOAP envelope and the content entity its <Content href> names. */
+export interface Mm7HttpRequest {
+  envelope: Mm7Envelope;
+  content?: MimeEntity;
+}
+
+export type Mm7Limits = BindingLimits & XmlLimits;
+
+/**
+ * Decodes the body of an MM7 POST (or its answer): MIME binding, then
+ * SOAP. Every failure is an Mm7Error carrying the status to answer with:
+ * a broken MIME body is 2007; a Content href that names no part is 2007
+ * too, since the request then lacks what it claims to carry.
+ */
+export async function decodeMm7Http(contentType: string, body: Buffer, limits: Partial<Mm7Limits> = {}): Promise<Mm7HttpRequest> {
+  let soap: string;
+  let message: Awaited<ReturnType<typeof parseMm7Http>>;
+  try {
+    message = await parseMm7Http(contentType, body, limits);
+    soap = message.soap;
+  } catch (e) {
+    if (e instanceof ProtocolError) throw new Mm7Error(e.code, e.field, e.detail, 2007);
+    throw e;
+  }
+  const envelope = parseMm7Soap(soap, limits);
+  const href = envelope.message.content?.href;
+  if (href === undefined) return { envelope };
+  const content = findContent(message, href);
+  if (!content) {
+    throw new Mm7Error('MISSING_HEADER', 'Content', `href "${href}" names no MIME part (Content-ID ${contentIdOfHref(href)})`, 2007, {
+      release: envelope.release,
+      ...(envelope.transactionId !== undefined ? { transactionId: envelope.transactionId } : {}),
+      ...(envelope.message.mm7Version !== undefined ? { mm7Version: envelope.message.mm7Version } : {}),
+    });
+  }
+  return { envelope, content };
+}
+
+/**
+ * Encodes an MM7 body: SOAP alone as text/xml, or multipart/related with
+ * the content entity, whose Content-ID is taken from the envelope's href.
+ */
+export async function encodeMm7Http(envelope: Mm7Envelope, content?: MimeEntity): Promise<{ contentType: string; body: Buffer }> {
+  const soap = buildMm7Soap(envelope);
+  if (!content) return buildMm7Http(soap);
+  const href = envelope.message.content?.href;
+  if (href === undefined) throw new ProtocolError('MISSING_HEADER', 'Content', 'content given but the message has no <Content href>');
+  return buildMm7Http(soap, { ...content, contentId: contentIdOfHref(href) });
+}
