@@ -7,7 +7,9 @@
  * Parsing splits with mailparser's splitter (@zone-eu/mailsplit) and
  * decodes with libmime, libqp and libbase64; building uses nodemailer's
  * MimeNode. Pure: no I/O, no config, no clock (nodemailer's constructor
- * reads the clock for a Date header that this module never emits).
+ * reads the clock for a Date header that this module never emits). Output
+ * is byte-for-byte repeatable when the caller names the boundaries;
+ * otherwise nodemailer draws random ones.
  *
  * Decisions, for the peers seen in the wild (§a.2 "be lenient"):
  * - A missing closing delimiter is tolerated when the data is otherwise

@@ -10,33 +10,12 @@ import { CliError, describeProtocolError, write, type CliStreams } from './io.js
 import { registerPdu } from './pdu.js';
 import { registerPush } from './push.js';
 import { registerMm7 } from './mm7.js';
+import { registerRun } from './run.js';
 
 export interface MainOptions {
   stdin?: Readable;
   stdout?: Writable;
   stderr?: Writable;
-}
-
-const WORKING = [
-  'mmsc pdu decode [FILE|-] [--hex] [--as mms|push|sms]   print a PDU as JSON',
-  'mmsc pdu encode [FILE|-] [--hex] [--as mms|push|sms]   JSON back to the PDU',
-  'mmsc pdu annotate [FILE|-] [--hex]                     MMS PDU as commented hex',
-  'mmsc push encode --to N --url URL --size N [...]       M-Notification.ind as a WAP push or SMS',
-];
-
-function registerStart(program: Command, io: CliStreams): void {
-  program
-    .command('start')
-    .description('start the MMS-C and the archive node (not built yet)')
-    .action(async () => {
-      const text = [
-        'mmsc start: the MMS-C and the archive node are not built yet, so there is nothing to start.',
-        'What works today:',
-        ...WORKING.map((l) => `  ${l}`),
-        'Run `mmsc <command> --help` for details.',
-      ];
-      await write(io.stdout, `${text.join('\n')}\n`);
-    });
 }
 
 export function buildProgram(io: CliStreams): Command {
@@ -52,7 +31,7 @@ export function buildProgram(io: CliStreams): Command {
   registerPdu(program, io);
   registerPush(program, io);
   registerMm7(program, io);
-  registerStart(program, io);
+  registerRun(program, io);
   return program;
 }
 

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers/fixtures.js';
 import { runCli } from '../helpers/cli.js';
@@ -16,7 +17,7 @@ t.test('--help on every level', async (t) => {
     [['pdu', 'annotate', '--help'], /^Usage: mmsc pdu annotate \[options\] \[file\]/],
     [['push', '--help'], /^Usage: mmsc push \[options\] \[command\][\s\S]*encode/],
     [['push', 'encode', '--help'], /^Usage: mmsc push encode \[options\][\s\S]*--to <address>[\s\S]*--segments/],
-    [['start', '--help'], /^Usage: mmsc start/],
+    [['up', '--help'], /^Usage: mmsc up\|start \[options\][\s\S]*--config[\s\S]*--data/],
     [['help', 'pdu'], /^Usage: mmsc pdu /],
   ];
   for (const [args, usage] of levels) {
@@ -39,11 +40,17 @@ t.test('usage errors exit 1 with the help or a message on stderr', async (t) => 
   t.match(option.err, /^mmsc: error: unknown option '--bogus'/);
 });
 
-t.test('start says honestly that there is no gateway yet', async (t) => {
-  const r = await run(['start']);
-  t.equal(r.code, 0);
-  t.match(r.out, /not built yet/);
-  for (const cmd of ['pdu decode', 'pdu encode', 'pdu annotate', 'push encode']) t.match(r.out, `mmsc ${cmd}`);
+t.test('mmsc/up refuse a bad configuration with the key and exit 2', async (t) => {
+  const missing = await run(['mmsc', '--config', join(REPO_ROOT, 'conf/no-such-file.yaml')]);
+  t.equal(missing.code, 2);
+  t.match(missing.err, /^mmsc: configuration error: .*no-such-file\.yaml/);
+  const dir = mkdtempSync(join(tmpdir(), 'mmsc-conf-'));
+  const file = join(dir, 'bad.yaml');
+  writeFileSync(file, 'mm7:\n  listen: nowhere\n');
+  const bad = await run(['up', '--config', file]);
+  t.equal(bad.code, 2);
+  t.match(bad.err, /mm7\.listen: "nowhere" is not host:port/);
+  rmSync(dir, { recursive: true });
 });
 
 t.test('bin/mmsc works end to end (needs dist/, which `npm test` builds)', async (t) => {

@@ -1,0 +1,209 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { ProtocolError } from '../../../protocol/errors.js';
+import { answer, faultAnswer, type Mm7Answer } from '../../../protocol/mm7/exchange.js';
+import { decodeMm7Http, encodeMm7Http, type Mm7HttpRequest } from '../../../protocol/mm7/http.js';
+import type { Mm7Address, Mm7Envelope } from '../../../protocol/mm7/model.js';
+import { vaspReleases, type VaspAccount } from '../../config/mmsc.js';
+import { expiryFor, messageFieldsFromMm7, partsFromMime } from '../../mmsc/convert.js';
+import type { MmscService } from '../../mmsc/mmsc.js';
+import type { NewRecipient, RecipientKind } from '../../mmsc/model.js';
+import { fromMm7Address, route, type RoutingConfig } from '../../mmsc/routing.js';
+import type { MessageStore } from '../../store/types.js';
+import { basicCredentials, BodyTooLarge, close, isLoopback, listen, readBody, sameSecret, send } from '../http-util.js';
+
+export interface Mm7FrontendOptions {
+  host: string;
+  port: number;
+  path: string;
+  maxBodyOctets: number;
+  vasps: VaspAccount[];
+  routing: RoutingConfig;
+  ttl: { default: number; max: number };
+  mmsc: MmscService;
+  store: MessageStore;
+  log?: (event: Record<string, unknown>) => void;
+}
+
+/** A token bucket per VASP: `rate` submits per second, bursts up to one second's worth. */
+class Throttle {
+  private tokens: number;
+  private last: number;
+  constructor(private readonly rate: number) {
+    this.tokens = rate;
+    this.last = Date.now();
+  }
+  /** 0 when allowed, else the seconds to wait. */
+  take(): number {
+    const now = Date.now();
+    this.tokens = Math.min(this.rate, this.tokens + ((now - this.last) / 1000) * this.rate);
+    this.last = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return 0;
+    }
+    return Math.ceil((1 - this.tokens) / this.rate);
+  }
+}
+
+/**
+ * The MM7 front end (VASP → MMS-C): SubmitReq, CancelReq. Every answer is
+ * in the requester's release with its TransactionID; a positive SubmitRsp
+ * leaves only after the message is durable in DB1.
+ */
+export class Mm7Frontend {
+  private readonly server: Server;
+  private readonly throttles = new Map<string, Throttle>();
+  port = 0;
+
+  constructor(private readonly opts: Mm7FrontendOptions) {
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((e: unknown) => {
+        this.opts.log?.({ event: 'mm7-internal-error', error: String(e) });
+        if (!res.headersSent) send(res, 500, 'internal error');
+      });
+    });
+  }
+
+  async start(): Promise<number> {
+    this.port = await listen(this.server, this.opts.host, this.opts.port);
+    return this.port;
+  }
+
+  stop(): Promise<void> {
+    return close(this.server);
+  }
+
+  private account(req: IncomingMessage): VaspAccount | undefined {
+    const creds = basicCredentials(req);
+    if (!creds) return undefined;
+    const vasp = this.opts.vasps.find((v) => v.user === creds.user);
+    if (!vasp || !sameSecret(vasp.password, creds.password)) return undefined;
+    if (vasp.loopbackOnly && !isLoopback(req.socket.remoteAddress)) return undefined;
+    return vasp;
+  }
+
+  private async reply(res: ServerResponse, a: Mm7Answer, extraHeaders: Record<string, string> = {}): Promise<void> {
+    const { contentType, body } = await encodeMm7Http(a.envelope);
+    send(res, a.httpStatus, body, { 'Content-Type': contentType, ...extraHeaders });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname !== this.opts.path) return send(res, 404, 'not found');
+    if (req.method !== 'POST') return send(res, 405, 'MM7 takes POST', { Allow: 'POST' });
+    const vasp = this.account(req);
+    if (!vasp) return send(res, 401, 'unauthorized', { 'WWW-Authenticate': 'Basic realm="MM7"' });
+    let body: Buffer;
+    try {
+      body = await readBody(req, this.opts.maxBodyOctets);
+    } catch (e) {
+      if (e instanceof BodyTooLarge) {
+        res.setHeader('Connection', 'close');
+        return send(res, 413, 'request too large');
+      }
+      throw e;
+    }
+    let request: Mm7HttpRequest;
+    try {
+      request = await decodeMm7Http(req.headers['content-type'] ?? '', body);
+    } catch (e) {
+      if (e instanceof ProtocolError) return this.reply(res, faultAnswer(e, 'relay'));
+      throw e;
+    }
+    const a = await this.dispatch(vasp, request);
+    return this.reply(res, a.answer, a.headers);
+  }
+
+  private async dispatch(vasp: VaspAccount, request: Mm7HttpRequest): Promise<{ answer: Mm7Answer; headers?: Record<string, string> }> {
+    const env = request.envelope;
+    const m = env.message;
+    if (!['SubmitReq', 'CancelReq', 'ReplaceReq'].includes(m.type)) {
+      // Not something a VASP sends to the relay: answer as a fault, the request has no Rsp of ours.
+      return { answer: faultAnswer(new ProtocolError('UNSUPPORTED', m.type, 'not a VASP-to-relay operation'), 'relay', env.release) };
+    }
+    if (!vaspReleases(vasp).includes(env.release)) return { answer: answer(env, 4002, {}, `${env.release} is not enabled for this VASP`) };
+    const id = m.senderIdentification;
+    if ((id?.vaspId !== undefined && id.vaspId !== vasp.vaspId) || (id?.vasId !== undefined && vasp.vasIds.length > 0 && !vasp.vasIds.includes(id.vasId))) {
+      return { answer: answer(env, 4001) };
+    }
+    if (m.type === 'CancelReq') return { answer: await this.cancel(vasp, env) };
+    if (m.type === 'ReplaceReq') return { answer: answer(env, 4003, {}, 'ReplaceReq is not supported yet') };
+    const wait = this.throttle(vasp).take();
+    if (wait > 0) return { answer: answer(env, 4006), headers: { 'Retry-After': String(wait) } };
+    return { answer: await this.submit(vasp, env, request) };
+  }
+
+  private throttle(vasp: VaspAccount): Throttle {
+    let t = this.throttles.get(vasp.vaspId);
+    if (!t) this.throttles.set(vasp.vaspId, (t = new Throttle(vasp.submitsPerSecond)));
+    return t;
+  }
+
+  private async cancel(vasp: VaspAccount, env: Mm7Envelope): Promise<Mm7Answer> {
+    const result = await this.opts.store.cancel(env.message.messageId!, `mm7:${vasp.vaspId}`);
+    if (result === 'cancelled') return answer(env, 1000);
+    return result === 'not-found' ? answer(env, 2005) : answer(env, 3001, {}, 'already retrieved');
+  }
+
+  private senderOf(vasp: VaspAccount, address: Mm7Address | undefined): string | undefined {
+    const allowed = vasp.shortCodes.map((s) => fromMm7Address({ kind: s.length <= 8 && !s.startsWith('+') ? 'ShortCode' : 'Number', value: s }, this.opts.routing));
+    if (!address) return allowed[0];
+    const from = fromMm7Address(address, this.opts.routing);
+    return allowed.includes(from) ? from : undefined;
+  }
+
+  private async submit(vasp: VaspAccount, env: Mm7Envelope, request: Mm7HttpRequest): Promise<Mm7Answer> {
+    const m = env.message;
+    const from = this.senderOf(vasp, m.senderIdentification?.senderAddress);
+    if (from === undefined) return answer(env, 2001, {}, 'sender address not allowed for this VASP');
+    if (!request.content) return answer(env, 4004, {}, 'SubmitReq without content');
+    const { contentType, parts } = partsFromMime(request.content);
+    const size = parts.reduce((n, p) => n + p.data.length, 0);
+    if (size > vasp.maxMessageOctets) return answer(env, 2004, {}, `content of ${size} octets exceeds ${vasp.maxMessageOctets}`);
+
+    const recipients: NewRecipient[] = [];
+    const lists: Record<RecipientKind, string[]> = { to: [], cc: [], bcc: [] };
+    for (const kind of ['to', 'cc', 'bcc'] as const) {
+      for (const a of m.recipients?.[kind] ?? []) {
+        if (a.displayOnly) continue;
+        const address = fromMm7Address(a, this.opts.routing);
+        lists[kind].push(address);
+        const r = route(address, this.opts.routing);
+        recipients.push(r.kind === 'local' ? { address, kind, state: 'accepted' } : { address, kind, state: 'unroutable', reason: r.reason });
+      }
+    }
+    const accepted = recipients.filter((r) => r.state === 'accepted').length;
+    if (accepted === 0) return answer(env, 2002, {}, recipients[0]?.reason ?? 'no recipient');
+
+    const now = this.opts.mmsc.clock.now();
+    let expiresAt: Date;
+    try {
+      expiresAt = expiryFor(m.expiryDate, now, this.opts.ttl);
+    } catch {
+      return answer(env, 4004, {}, 'ExpiryDate cannot be read');
+    }
+    const envelope = {
+      from,
+      ...lists,
+      ...messageFieldsFromMm7(m),
+      date: now,
+      expiresAt,
+      contentType,
+      allowAdaptations: m.content?.allowAdaptations ?? true,
+      origin: {
+        interface: 'mm7' as const,
+        vaspId: vasp.vaspId,
+        release: env.release,
+        mm7Version: m.mm7Version ?? '',
+        ...(m.senderIdentification?.vasId !== undefined ? { vasId: m.senderIdentification.vasId } : {}),
+        ...(env.transactionId !== undefined ? { transactionId: env.transactionId } : {}),
+        ...(m.linkedId !== undefined ? { linkedId: m.linkedId } : {}),
+        ...(m.serviceCode !== undefined ? { serviceCode: m.serviceCode } : {}),
+      },
+    };
+    const key = env.transactionId !== undefined ? { source: `mm7:${vasp.vaspId}`, transactionId: env.transactionId } : undefined;
+    const { messageId, duplicate } = await this.opts.mmsc.accept({ envelope, parts, recipients }, key);
+    this.opts.log?.({ event: duplicate ? 'mm7-duplicate' : 'mm7-accepted', messageId, vaspId: vasp.vaspId, recipients: recipients.length, accepted });
+    return accepted < recipients.length ? answer(env, 1100, { messageId }, `${recipients.length - accepted} recipient(s) not routable`) : answer(env, 1000, { messageId });
+  }
+}

@@ -1,0 +1,117 @@
+import { encodeMms } from '../../protocol/mms/codec.js';
+import { encodeMmsPush } from '../../protocol/mms/push.js';
+import type { MRetrieveConf } from '../../protocol/mms/model.js';
+import type { Notifier } from '../push/notifier.js';
+import type { IdempotencyKey, MessageStore } from '../store/types.js';
+import { notificationInd, retrieveConf } from './convert.js';
+import type { Clock, NewMessage, StoredMessage } from './model.js';
+
+/** Content adaptation on retrieval (the transcoder issue fills it in). */
+export interface Transcoder {
+  adapt(message: StoredMessage, parts: import('./model.js').StoredPart[], terminal: { userAgent?: string; profileUrl?: string }): Promise<import('./model.js').StoredPart[]>;
+}
+
+export const identityTranscoder: Transcoder = { adapt: async (_m, parts) => parts };
+
+export interface MmscServiceOptions {
+  store: MessageStore;
+  notifier: Notifier;
+  clock: Clock;
+  /** Base of retrieval URLs: `<retrieveBase>/m/<token>`. */
+  retrieveBase: string;
+  transcoder?: Transcoder;
+  log?: (event: Record<string, unknown>) => void;
+}
+
+export type Retrieval =
+  | { kind: 'ok'; pdu: MRetrieveConf; message: StoredMessage }
+  | { kind: 'expired'; message: StoredMessage }
+  | { kind: 'not-found' };
+
+/**
+ * The MMS-C core between the front ends and the store (DESIGN.md steps
+ * 2–7): accept durably, then notify each local recipient; serve
+ * retrievals; move recipient states on the terminal's reports.
+ */
+export class MmscService {
+  private readonly transcoder: Transcoder;
+  private tid = 0;
+  /** Notifications in flight, so stop() can wait for them. */
+  private readonly pending = new Set<Promise<void>>();
+
+  constructor(private readonly opts: MmscServiceOptions) {
+    this.transcoder = opts.transcoder ?? identityTranscoder;
+  }
+
+  /**
+   * Stores the message and resolves once that is durable; notifications
+   * follow after, so the sender's answer never waits for a bearer.
+   */
+  async accept(message: NewMessage, key?: IdempotencyKey): Promise<{ messageId: string; duplicate: boolean }> {
+    const result = await this.opts.store.accept(message, key);
+    if (!result.duplicate) {
+      const job = this.notifyAll(result.messageId).catch((e: unknown) => this.opts.log?.({ event: 'notify-failed', messageId: result.messageId, error: String(e) }));
+      this.pending.add(job);
+      void job.finally(() => this.pending.delete(job));
+    }
+    return { messageId: result.messageId, duplicate: result.duplicate };
+  }
+
+  contentLocation(token: string): string {
+    return `${this.opts.retrieveBase}/m/${token}`;
+  }
+
+  private async notifyAll(messageId: string): Promise<void> {
+    const message = this.opts.store.getMessage(messageId);
+    if (!message) return;
+    const parts = this.opts.store.getParts(messageId);
+    for (const r of message.recipients) {
+      if (r.state !== 'accepted') continue;
+      // X-Mms-Message-Size is the size of what the terminal will fetch: the M-Retrieve.conf.
+      const size = encodeMms(retrieveConf(message, parts, r.token)).length;
+      const pdu = notificationInd(message, r.token, this.contentLocation(r.token), size);
+      this.tid = (this.tid + 1) & 0xff;
+      await this.opts.notifier.notify({ to: r.address, messageId, pushPdu: encodeMmsPush(pdu, this.tid) });
+      await this.opts.store.setState(messageId, r.address, 'notified');
+      this.opts.log?.({ event: 'notified', messageId, to: r.address });
+    }
+  }
+
+  /** The M-Retrieve.conf for a recipient's token, adapted to the terminal. */
+  async retrieve(token: string, terminal: { userAgent?: string; profileUrl?: string } = {}): Promise<Retrieval> {
+    const found = this.opts.store.findByToken(token);
+    if (!found) return { kind: 'not-found' };
+    const { message, recipient } = found;
+    if (message.destroyed || ['expired', 'cancelled', 'rejected'].includes(recipient.state)) return { kind: 'expired', message };
+    const parts = await this.transcoder.adapt(message, this.opts.store.getParts(message.messageId), terminal);
+    return { kind: 'ok', pdu: retrieveConf(message, parts, token), message };
+  }
+
+  /** M-Retrieve.conf was served: the recipient retrieved it (the terminal's Acknowledge confirms later). */
+  async retrieved(token: string): Promise<void> {
+    const found = this.opts.store.findByToken(token);
+    if (found) await this.opts.store.setState(found.message.messageId, found.recipient.address, 'retrieved');
+  }
+
+  /** M-NotifyResp.ind (its transaction id is the notification's, i.e. the token) and M-Acknowledge.ind. */
+  async terminalReport(token: string, kind: 'notify-resp' | 'acknowledge', status?: string | number): Promise<boolean> {
+    const found = this.opts.store.findByToken(token);
+    if (!found) return false;
+    const { message, recipient } = found;
+    let state: 'retrieved' | 'rejected' | 'deferred' | 'acknowledged';
+    if (kind === 'acknowledge') state = 'acknowledged';
+    else if (status === 'Rejected' || status === 'Unrecognised') state = 'rejected';
+    else if (status === 'Deferred') state = 'deferred';
+    else state = 'retrieved';
+    return this.opts.store.setState(message.messageId, recipient.address, state, kind === 'notify-resp' ? `M-NotifyResp.ind ${String(status)}` : 'M-Acknowledge.ind');
+  }
+
+  /** Waits for notifications already started (graceful stop). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.pending]);
+  }
+
+  get clock(): Clock {
+    return this.opts.clock;
+  }
+}

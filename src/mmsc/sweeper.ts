@@ -1,0 +1,50 @@
+import type { MessageStore } from '../store/types.js';
+import type { Clock } from './model.js';
+
+/** Messages destroyed per transaction: small enough that accepts never wait long behind a sweep. */
+export const SWEEP_BATCH = 200;
+
+/**
+ * The TTL sweeper (DESIGN.md step 8): every `everyMs`, destroys expired
+ * messages in small batches until none is left. The clock is injected;
+ * tests call sweep() directly.
+ */
+export class Sweeper {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<number> | undefined;
+
+  constructor(
+    private readonly store: MessageStore,
+    private readonly clock: Clock,
+    private readonly everyMs: number,
+    private readonly log?: (event: Record<string, unknown>) => void,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.sweep(), this.everyMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Runs one sweep (or joins the one running); resolves with the number of messages destroyed. */
+  sweep(): Promise<number> {
+    this.running ??= this.run().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async run(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const expired = await this.store.expire(this.clock.now(), SWEEP_BATCH);
+      for (const e of expired) this.log?.({ event: 'expired', messageId: e.messageId, recipients: e.recipients });
+      total += expired.length;
+      if (expired.length < SWEEP_BATCH) return total;
+      // Yield between batches so accepts interleave.
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+}

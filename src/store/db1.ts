@@ -1,0 +1,519 @@
+/**
+ * DB1, the MMS-C's TTL store, on SQLite (better-sqlite3).
+ *
+ * DESIGN.md step 2: nothing acknowledged is ever lost. Every write goes
+ * through one queue and is committed by GROUP COMMIT: the writes asked for
+ * in the same tick (or while the event loop was busy with the previous
+ * commit) run in ONE IMMEDIATE transaction on the next setImmediate, and
+ * each promise settles only after that COMMIT returned. With WAL and
+ * synchronous=FULL the commit is fsynced before it returns, so a resolved
+ * promise means "on disk", and one fsync is shared by the whole batch.
+ *
+ * Failure isolation: each write runs in its own SAVEPOINT inside the batch.
+ * A write that throws (bad input, a constraint) is rolled back alone and
+ * only its promise rejects; the others still commit. If the batch itself
+ * fails (BEGIN or COMMIT: disk full, I/O error, lock timeout), every promise
+ * in it rejects and nothing of it is stored — the senders get an error
+ * answer and retry, and the idempotency key makes that retry safe.
+ *
+ * Reads are synchronous and see committed data only: no transaction is
+ * ever open between two ticks.
+ *
+ * Shape after undici's SQLite cache store (STYLE.md): versioned schema
+ * (migrations.ts), statements prepared once, an index on the expiry column,
+ * expired rows pruned oldest first.
+ */
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import {
+  systemClock,
+  type Clock,
+  type MessageEnvelope,
+  type NewMessage,
+  type Origin,
+  type RecipientKind,
+  type RecipientState,
+  type StoredMessage,
+  type StoredPart,
+  type StoredRecipient,
+} from '../mmsc/model.js';
+import { DB1_MIGRATIONS, migrate } from './migrations.js';
+import type { AcceptResult, ExpiredMessage, IdempotencyKey, MessageStore } from './types.js';
+
+export interface Db1Options {
+  clock?: Clock;
+  /** Prepended to every message id, e.g. a node name, so ids of several MMS-Cs never collide. */
+  idPrefix?: string;
+  /** Most writes in one transaction; the rest go in the next one (default 500). */
+  maxBatch?: number;
+  /** How long a write waits for another process's lock, ms (default 5000). */
+  busyTimeoutMs?: number;
+}
+
+/** Counters for tests, metrics and the bench. */
+export interface Db1Stats {
+  /** Transactions committed by the write queue. */
+  commits: number;
+  /** Writes (accept, setState, cancel, expire) in those transactions, failed ones included. */
+  writes: number;
+  largestBatch: number;
+  /** Batches whose transaction failed as a whole: all their promises rejected. */
+  failedCommits: number;
+}
+
+export type CancelResult = 'cancelled' | 'not-found' | 'too-late';
+
+/** The idempotency and cancel source of a message: `mm7:<VASPID>` or `mm1:<MSISDN>` (IdempotencyKey.source). */
+export function messageSource(origin: Origin): string {
+  switch (origin.interface) {
+    case 'mm7':
+      return `mm7:${origin.vaspId}`;
+    case 'mm1':
+      return `mm1:${origin.msisdn}`;
+  }
+}
+
+/** Progress of a recipient; a state never moves to a lower rank (same rank: notified <-> deferred). */
+const RANK: Record<RecipientState, number> = {
+  accepted: 0,
+  notified: 1,
+  deferred: 1,
+  retrieved: 2,
+  acknowledged: 3,
+  // Final states: nothing leaves them.
+  rejected: 9,
+  expired: 9,
+  cancelled: 9,
+  unroutable: 9,
+};
+const FINAL: ReadonlySet<RecipientState> = new Set(['rejected', 'expired', 'cancelled', 'unroutable']);
+/** Recipients in these states still wait for the message: expiry and cancel end them. */
+const LIVE_STATES = `('accepted', 'notified', 'deferred')`;
+
+/** May a recipient in `from` move to `to`? Never backwards, never out of a final state, no final state once delivered. */
+export function canTransition(from: RecipientState, to: RecipientState): boolean {
+  if (from === to || FINAL.has(from)) return false;
+  if (FINAL.has(to)) return RANK[from] < RANK.retrieved;
+  return RANK[to] > RANK[from] || (RANK[to] === RANK[from] && RANK[from] === RANK.notified);
+}
+
+const KINDS: ReadonlySet<string> = new Set<RecipientKind>(['to', 'cc', 'bcc']);
+
+interface MessageRow {
+  message_id: string;
+  size: number;
+  destroyed: number;
+  envelope: string;
+}
+interface RecipientRow {
+  address: string;
+  kind: RecipientKind;
+  state: RecipientState;
+  token: string;
+  reason: string | null;
+  updated_at: number;
+}
+interface PartRow {
+  content_type: string;
+  content_id: string | null;
+  content_location: string | null;
+  data: Buffer;
+}
+interface EventRow {
+  at: number;
+  address: string | null;
+  type: string;
+  detail: string | null;
+}
+
+/** MessageEnvelope as stored in messages.envelope: the same, with dates as integer ms. */
+type EnvelopeJson = Omit<MessageEnvelope, 'date' | 'expiresAt' | 'earliestDelivery'> & {
+  date: number;
+  expiresAt: number;
+  earliestDelivery?: number;
+};
+
+function encodeEnvelope(e: MessageEnvelope): string {
+  const { date, expiresAt, earliestDelivery, ...rest } = e;
+  const json: EnvelopeJson = { ...rest, date: date.getTime(), expiresAt: expiresAt.getTime() };
+  if (earliestDelivery !== undefined) json.earliestDelivery = earliestDelivery.getTime();
+  return JSON.stringify(json);
+}
+
+function decodeEnvelope(text: string): MessageEnvelope {
+  const { date, expiresAt, earliestDelivery, ...rest } = JSON.parse(text) as EnvelopeJson;
+  const e: MessageEnvelope = { ...rest, date: new Date(date), expiresAt: new Date(expiresAt) };
+  if (earliestDelivery !== undefined) e.earliestDelivery = new Date(earliestDelivery);
+  return e;
+}
+
+function recipientOf(r: RecipientRow): StoredRecipient {
+  const out: StoredRecipient = { address: r.address, kind: r.kind, state: r.state, token: r.token, updatedAt: new Date(r.updated_at) };
+  if (r.reason !== null) out.reason = r.reason;
+  return out;
+}
+
+function validDate(d: unknown): d is Date {
+  return d instanceof Date && Number.isFinite(d.getTime());
+}
+
+/** Throws a TypeError naming the first thing wrong; called before a write is queued. */
+function checkMessage(m: NewMessage): void {
+  const e = m.envelope;
+  if (!validDate(e.date)) throw new TypeError('envelope.date is not a valid Date');
+  if (!validDate(e.expiresAt)) throw new TypeError('envelope.expiresAt is not a valid Date');
+  if (e.earliestDelivery !== undefined && !validDate(e.earliestDelivery)) throw new TypeError('envelope.earliestDelivery is not a valid Date');
+  m.parts.forEach((p, i) => {
+    if (!(p.data instanceof Uint8Array)) throw new TypeError(`parts[${i}].data is not a Buffer`);
+  });
+  m.recipients.forEach((r, i) => {
+    if (!KINDS.has(r.kind)) throw new TypeError(`recipients[${i}].kind ${String(r.kind)} is unknown`);
+    if (!Object.hasOwn(RANK, r.state)) throw new TypeError(`recipients[${i}].state ${String(r.state)} is unknown`);
+  });
+}
+
+/** One queued write: `run` does it inside the batch and returns how to settle its promise once committed. */
+interface Job {
+  run(): () => void;
+  fail(err: unknown): void;
+}
+
+/** Every statement DB1 runs, prepared once per connection. */
+function prepareStatements(db: Database.Database) {
+  return {
+    insertMessage: db.prepare<[string, string, string | null, number, number, string, string, string, number, string]>(
+      `INSERT INTO messages (message_id, sender, subject, date, expires_at, origin_interface, source, content_type, size, envelope)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertPart: db.prepare<[string, number, string, string | null, string | null, Buffer]>(
+      'INSERT INTO parts (message_id, seq, content_type, content_id, content_location, data) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    insertRecipient: db.prepare<[string, string, string, string, string, string | null, number]>(
+      'INSERT INTO recipients (message_id, address, kind, state, token, reason, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    insertEvent: db.prepare<[string, string | null, number, string, string | null]>(
+      'INSERT INTO events (message_id, address, at, type, detail) VALUES (?, ?, ?, ?, ?)',
+    ),
+    findKey: db.prepare<[string, string], { message_id: string }>('SELECT message_id FROM idempotency WHERE source = ? AND transaction_id = ?'),
+    insertKey: db.prepare<[string, string, string, number]>(
+      'INSERT INTO idempotency (source, transaction_id, message_id, created_at) VALUES (?, ?, ?, ?)',
+    ),
+    message: db.prepare<[string], MessageRow>('SELECT message_id, size, destroyed, envelope FROM messages WHERE message_id = ?'),
+    recipients: db.prepare<[string], RecipientRow>(
+      'SELECT address, kind, state, token, reason, updated_at FROM recipients WHERE message_id = ? ORDER BY rowid',
+    ),
+    recipientState: db.prepare<[string, string], { state: RecipientState }>('SELECT state FROM recipients WHERE message_id = ? AND address = ?'),
+    byToken: db.prepare<[string], { message_id: string; address: string }>('SELECT message_id, address FROM recipients WHERE token = ?'),
+    parts: db.prepare<[string], PartRow>(
+      'SELECT content_type, content_id, content_location, data FROM parts WHERE message_id = ? ORDER BY seq',
+    ),
+    events: db.prepare<[string], EventRow>('SELECT at, address, type, detail FROM events WHERE message_id = ? ORDER BY id'),
+    setState: db.prepare<[string, number, string | null, string, string]>(
+      'UPDATE recipients SET state = ?, updated_at = ?, reason = coalesce(?, reason) WHERE message_id = ? AND address = ?',
+    ),
+    cancelCheck: db.prepare<[string], { source: string; destroyed: number; destroyed_reason: string | null; delivered: number }>(
+      `SELECT source, destroyed, destroyed_reason,
+              EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.message_id AND r.state IN ('retrieved', 'acknowledged')) AS delivered
+       FROM messages m WHERE message_id = ?`,
+    ),
+    // Oldest-expiring first, on the partial index messages_expires_at.
+    due: db.prepare<[number, number], { message_id: string }>(
+      'SELECT message_id FROM messages WHERE destroyed = 0 AND expires_at <= ? ORDER BY expires_at LIMIT ?',
+    ),
+    liveRecipients: db.prepare<[string], { address: string }>(
+      `SELECT address FROM recipients WHERE message_id = ? AND state IN ${LIVE_STATES} ORDER BY rowid`,
+    ),
+    endLive: db.prepare<[string, number, string]>(`UPDATE recipients SET state = ?, updated_at = ? WHERE message_id = ? AND state IN ${LIVE_STATES}`),
+    deleteParts: db.prepare<[string]>('DELETE FROM parts WHERE message_id = ?'),
+    destroy: db.prepare<[number, string, string]>(
+      'UPDATE messages SET destroyed = 1, destroyed_at = ?, destroyed_reason = ? WHERE message_id = ?',
+    ),
+  };
+}
+type Statements = ReturnType<typeof prepareStatements>;
+
+/** Sortable, unique message ids: time (9 base36 digits), a per-ms sequence (3), 48 random bits (10). */
+class IdMaker {
+  #last = 0;
+  #seq = 0;
+  constructor(
+    private readonly prefix: string,
+    private readonly clock: Clock,
+  ) {}
+
+  next(): string {
+    let t = this.clock.now().getTime();
+    // Never backwards, even if the clock is: ids stay in accept order within a process.
+    if (t <= this.#last) {
+      t = this.#last;
+      if (++this.#seq >= 36 ** 3) {
+        t += 1;
+        this.#seq = 0;
+      }
+    } else this.#seq = 0;
+    this.#last = t;
+    const rnd = randomBytes(6).readUIntBE(0, 6).toString(36).padStart(10, '0');
+    return `${this.prefix}${t.toString(36).padStart(9, '0')}${this.#seq.toString(36).padStart(3, '0')}${rnd}`;
+  }
+}
+
+export class Db1 implements MessageStore {
+  readonly stats: Db1Stats = { commits: 0, writes: 0, largestBatch: 0, failedCommits: 0 };
+
+  readonly #db: Database.Database;
+  readonly #clock: Clock;
+  readonly #ids: IdMaker;
+  readonly #maxBatch: number;
+  #queue: Job[] = [];
+  #timer: NodeJS.Immediate | undefined;
+  #closed = false;
+
+  readonly #s: Statements;
+  readonly #batch: Database.Transaction<(jobs: Job[], settle: Array<() => void>) => void>;
+
+  static open(path: string, opts: Db1Options = {}): Db1 {
+    return new Db1(new Database(path, { timeout: opts.busyTimeoutMs ?? 5000 }), opts);
+  }
+
+  private constructor(db: Database.Database, opts: Db1Options) {
+    this.#db = db;
+    this.#clock = opts.clock ?? systemClock;
+    this.#ids = new IdMaker(opts.idPrefix ?? '', this.#clock);
+    this.#maxBatch = opts.maxBatch ?? 500;
+    if (!Number.isInteger(this.#maxBatch) || this.#maxBatch < 1) {
+      db.close();
+      throw new RangeError(`maxBatch must be a positive integer, not ${this.#maxBatch}`);
+    }
+    try {
+      db.pragma('journal_mode = WAL'); // ':memory:' stays 'memory'
+      // FULL: in WAL mode the WAL is fsynced at every COMMIT, so a committed accept survives a power cut, not only a crash.
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      db.pragma(`busy_timeout = ${Math.trunc(opts.busyTimeoutMs ?? 5000)}`);
+      migrate(db, DB1_MIGRATIONS);
+      this.#s = prepareStatements(db);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+
+    const one = db.transaction((job: Job) => job.run()); // nested: a SAVEPOINT
+    this.#batch = db.transaction((jobs: Job[], settle: Array<() => void>) => {
+      for (const job of jobs) {
+        try {
+          settle.push(one(job));
+        } catch (err) {
+          settle.push(() => job.fail(err));
+        }
+        // Some errors (SQLITE_FULL, IOERR) make SQLite roll back the whole
+        // transaction; later writes would then autocommit one by one. Stop.
+        if (!db.inTransaction) throw new Error('the batch transaction was rolled back by SQLite');
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  accept(message: NewMessage, key?: IdempotencyKey): Promise<AcceptResult> {
+    try {
+      checkMessage(message);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#enqueue(() => this.#accept(message, key));
+  }
+
+  #accept(m: NewMessage, key: IdempotencyKey | undefined): AcceptResult {
+    const s = this.#s;
+    if (key) {
+      // Also finds a key written earlier in this same batch: the jobs run in order.
+      const seen = s.findKey.get(key.source, key.transactionId);
+      if (seen) return { messageId: seen.message_id, duplicate: true, tokens: this.#tokens(seen.message_id) };
+    }
+    const id = this.#ids.next();
+    const now = this.#clock.now().getTime();
+    const e = m.envelope;
+    const size = m.parts.reduce((n, p) => n + p.data.byteLength, 0);
+    s.insertMessage.run(
+      id,
+      e.from,
+      e.subject ?? null,
+      e.date.getTime(),
+      e.expiresAt.getTime(),
+      e.origin.interface,
+      messageSource(e.origin),
+      e.contentType,
+      size,
+      encodeEnvelope(e),
+    );
+    m.parts.forEach((p, seq) => {
+      // A plain Uint8Array (typed as Buffer, but JS callers) would bind as a blob all the same; a Buffer view costs nothing.
+      const bytes: Uint8Array = p.data;
+      const data = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      s.insertPart.run(id, seq, p.contentType, p.contentId ?? null, p.contentLocation ?? null, data);
+    });
+    const tokens = new Map<string, string>();
+    for (const r of m.recipients) {
+      // One row per address: the first mention (to before cc before bcc, as given) wins.
+      if (tokens.has(r.address)) continue;
+      const token = randomBytes(16).toString('base64url'); // 128 bits: unguessable retrieval URL
+      tokens.set(r.address, token);
+      s.insertRecipient.run(id, r.address, r.kind, r.state, token, r.reason ?? null, now);
+      s.insertEvent.run(id, r.address, now, r.state, r.reason ?? null);
+    }
+    if (key) s.insertKey.run(key.source, key.transactionId, id, now);
+    return { messageId: id, duplicate: false, tokens };
+  }
+
+  /** Durable when the promise resolves. False when nothing changed: unknown recipient, same state, or a transition canTransition() forbids. */
+  setState(messageId: string, address: string, state: RecipientState, detail?: string): Promise<boolean> {
+    if (!Object.hasOwn(RANK, state)) return Promise.reject(new TypeError(`unknown recipient state ${String(state)}`));
+    return this.#enqueue(() => {
+      const row = this.#s.recipientState.get(messageId, address);
+      if (!row || !canTransition(row.state, state)) return false;
+      const now = this.#clock.now().getTime();
+      // reason says why a recipient did not get the message: only final states set it.
+      this.#s.setState.run(state, now, FINAL.has(state) ? (detail ?? null) : null, messageId, address);
+      this.#s.insertEvent.run(messageId, address, now, state, detail ?? null);
+      return true;
+    });
+  }
+
+  /**
+   * Only the message's own source may cancel: any other gets 'not-found', as
+   * for an unknown id, so ids of other senders leak nothing. 'too-late' once a
+   * recipient retrieved it, or once it expired; cancelling twice answers
+   * 'cancelled' again (a VASP's retry).
+   */
+  cancel(messageId: string, source: string): Promise<CancelResult> {
+    return this.#enqueue((): CancelResult => {
+      const s = this.#s;
+      const m = s.cancelCheck.get(messageId);
+      if (!m || m.source !== source) return 'not-found';
+      if (m.destroyed) return m.destroyed_reason === 'cancelled' ? 'cancelled' : 'too-late';
+      if (m.delivered) return 'too-late';
+      const now = this.#clock.now().getTime();
+      this.#destroy(messageId, now, 'cancelled', `by ${source}`);
+      return 'cancelled';
+    });
+  }
+
+  /**
+   * Destroys up to `batch` messages whose expires_at <= now, oldest-expiring
+   * first, in one transaction: parts deleted, tombstone kept, recipients still
+   * waiting → 'expired'. Call again while it returns `batch` entries.
+   */
+  expire(now: Date, batch: number): Promise<ExpiredMessage[]> {
+    if (!validDate(now)) return Promise.reject(new TypeError('now is not a valid Date'));
+    if (!Number.isInteger(batch) || batch < 1) return Promise.reject(new RangeError(`batch must be a positive integer, not ${batch}`));
+    return this.#enqueue(() => {
+      const at = now.getTime();
+      return this.#s.due.all(at, batch).map(({ message_id }) => ({
+        messageId: message_id,
+        recipients: this.#destroy(message_id, at, 'expired', null),
+      }));
+    });
+  }
+
+  /** Deletes the content, keeps the tombstone, ends the recipients still waiting; returns their addresses. */
+  #destroy(messageId: string, at: number, reason: 'expired' | 'cancelled', detail: string | null): string[] {
+    const s = this.#s;
+    const live = s.liveRecipients.all(messageId).map((r) => r.address);
+    s.deleteParts.run(messageId);
+    s.destroy.run(at, reason, messageId);
+    s.endLive.run(reason, at, messageId);
+    for (const address of live) s.insertEvent.run(messageId, address, at, reason, detail);
+    s.insertEvent.run(messageId, null, at, reason, detail);
+    return live;
+  }
+
+  // ----------------------------------------------------------- group commit
+
+  #enqueue<T>(work: () => T): Promise<T> {
+    if (this.#closed) return Promise.reject(new Error('Db1 is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({
+        run: () => {
+          const value = work();
+          return () => resolve(value);
+        },
+        fail: reject,
+      });
+      this.#timer ??= setImmediate(() => this.#flush());
+    });
+  }
+
+  #flush(): void {
+    if (this.#timer) clearImmediate(this.#timer);
+    this.#timer = undefined;
+    const jobs = this.#queue.length <= this.#maxBatch ? this.#queue : this.#queue.slice(0, this.#maxBatch);
+    this.#queue = jobs === this.#queue ? [] : this.#queue.slice(jobs.length);
+    // The rest waits for the next turn, so reads and I/O get a turn between two batches.
+    if (this.#queue.length > 0) this.#timer = setImmediate(() => this.#flush());
+    if (jobs.length === 0) return;
+    this.stats.writes += jobs.length;
+    this.stats.largestBatch = Math.max(this.stats.largestBatch, jobs.length);
+    const settle: Array<() => void> = [];
+    try {
+      this.#batch.immediate(jobs, settle);
+    } catch (err) {
+      this.stats.failedCommits++;
+      for (const job of jobs) job.fail(err);
+      return;
+    }
+    this.stats.commits++;
+    // Only now, after COMMIT (fsynced): the answers may go out.
+    for (const done of settle) done();
+  }
+
+  // ----------------------------------------------------------------- reads
+
+  getMessage(messageId: string): StoredMessage | undefined {
+    const row = this.#s.message.get(messageId);
+    if (!row) return undefined;
+    return {
+      messageId: row.message_id,
+      envelope: decodeEnvelope(row.envelope),
+      recipients: this.#s.recipients.all(messageId).map(recipientOf),
+      size: row.size,
+      destroyed: row.destroyed !== 0,
+    };
+  }
+
+  /** The content in order; [] for a destroyed (expired, cancelled) or unknown message. */
+  getParts(messageId: string): StoredPart[] {
+    return this.#s.parts.all(messageId).map((p) => {
+      const part: StoredPart = { contentType: p.content_type, data: p.data };
+      if (p.content_id !== null) part.contentId = p.content_id;
+      if (p.content_location !== null) part.contentLocation = p.content_location;
+      return part;
+    });
+  }
+
+  /** Also for a destroyed message (check `message.destroyed`: the answer is "expired"); undefined for an unknown token. */
+  findByToken(token: string): { message: StoredMessage; recipient: StoredRecipient } | undefined {
+    const hit = this.#s.byToken.get(token);
+    if (!hit) return undefined;
+    const message = this.getMessage(hit.message_id);
+    const recipient = message?.recipients.find((r) => r.address === hit.address);
+    return message && recipient ? { message, recipient } : undefined;
+  }
+
+  events(messageId: string): Array<{ at: Date; address: string | null; type: string; detail: string | null }> {
+    return this.#s.events.all(messageId).map((e) => ({ at: new Date(e.at), address: e.address, type: e.type, detail: e.detail }));
+  }
+
+  #tokens(messageId: string): Map<string, string> {
+    return new Map(this.#s.recipients.all(messageId).map((r) => [r.address, r.token]));
+  }
+
+  /** Commits what is queued (its promises resolve), then closes the file. Later calls reject. */
+  close(): void {
+    if (this.#closed) return;
+    while (this.#queue.length > 0) this.#flush();
+    if (this.#timer) clearImmediate(this.#timer);
+    this.#timer = undefined;
+    this.#closed = true;
+    this.#db.close();
+  }
+}

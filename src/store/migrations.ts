@@ -1,0 +1,140 @@
+/**
+ * Versioned schemas for the SQLite stores (STYLE.md: undici's SQLite cache
+ * store keeps a schema version; ours lives in `PRAGMA user_version`).
+ *
+ * A migration is applied once, in its own IMMEDIATE transaction that also
+ * bumps `user_version`, so a crash leaves the file at the old version or the
+ * new one, never between. Released migrations are never edited: a change is
+ * a new, higher-numbered entry.
+ */
+import type { Database } from 'better-sqlite3';
+
+export interface Migration {
+  /** 1, 2, 3, ...: the `user_version` the file has once this one is applied. */
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export interface MigrationResult {
+  from: number;
+  to: number;
+}
+
+/** A file written by a newer release: opening it could corrupt what that release relies on. */
+export class SchemaTooNewError extends Error {
+  readonly code = 'DB_SCHEMA_TOO_NEW';
+  constructor(
+    readonly found: number,
+    readonly known: number,
+  ) {
+    super(`database schema version ${found} is newer than this release knows (${known})`);
+    this.name = 'SchemaTooNewError';
+  }
+}
+
+/** DB1, the MMS-C's TTL store. Timestamps are integer milliseconds since the epoch. */
+export const DB1_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'messages, parts, recipients, events, idempotency, subscribers, vasps',
+    sql: `
+      CREATE TABLE messages (
+        message_id       TEXT PRIMARY KEY NOT NULL,
+        sender           TEXT NOT NULL,
+        subject          TEXT,
+        date             INTEGER NOT NULL,
+        expires_at       INTEGER NOT NULL,
+        origin_interface TEXT NOT NULL,
+        -- 'mm7:<VASPID>' or 'mm1:<MSISDN>': who may cancel it
+        source           TEXT NOT NULL,
+        content_type     TEXT NOT NULL,
+        size             INTEGER NOT NULL,
+        destroyed        INTEGER NOT NULL DEFAULT 0,
+        destroyed_at     INTEGER,
+        -- 'expired' | 'cancelled'
+        destroyed_reason TEXT,
+        -- the whole MessageEnvelope, dates as integer ms
+        envelope         TEXT NOT NULL
+      );
+      -- The sweeper's index: live messages only, so tombstones never slow it down.
+      CREATE INDEX messages_expires_at ON messages (expires_at) WHERE destroyed = 0;
+
+      CREATE TABLE parts (
+        message_id       TEXT NOT NULL REFERENCES messages (message_id) ON DELETE CASCADE,
+        seq              INTEGER NOT NULL,
+        content_type     TEXT NOT NULL,
+        content_id       TEXT,
+        content_location TEXT,
+        data             BLOB NOT NULL,
+        PRIMARY KEY (message_id, seq)
+      );
+
+      CREATE TABLE recipients (
+        message_id TEXT NOT NULL REFERENCES messages (message_id) ON DELETE CASCADE,
+        address    TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        state      TEXT NOT NULL,
+        token      TEXT NOT NULL UNIQUE,
+        reason     TEXT,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (message_id, address)
+      );
+      CREATE INDEX recipients_address ON recipients (address);
+
+      CREATE TABLE events (
+        id         INTEGER PRIMARY KEY,
+        message_id TEXT NOT NULL REFERENCES messages (message_id) ON DELETE CASCADE,
+        -- NULL for an event of the whole message
+        address    TEXT,
+        at         INTEGER NOT NULL,
+        type       TEXT NOT NULL,
+        detail     TEXT
+      );
+      CREATE INDEX events_message ON events (message_id, id);
+
+      CREATE TABLE idempotency (
+        source         TEXT NOT NULL,
+        transaction_id TEXT NOT NULL,
+        message_id     TEXT NOT NULL REFERENCES messages (message_id) ON DELETE CASCADE,
+        created_at     INTEGER NOT NULL,
+        PRIMARY KEY (source, transaction_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX idempotency_message ON idempotency (message_id);
+
+      CREATE TABLE subscribers (
+        address                 TEXT PRIMARY KEY NOT NULL,
+        profile                 TEXT,
+        archive_subscription_id TEXT,
+        created_at              INTEGER NOT NULL
+      );
+
+      CREATE TABLE vasps (
+        vasp_id TEXT PRIMARY KEY NOT NULL,
+        config  TEXT NOT NULL
+      );
+    `,
+  },
+];
+
+/** Brings `db` up to the last of `migrations`; a no-op on a file that is already there. */
+export function migrate(db: Database, migrations: readonly Migration[]): MigrationResult {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration ${m.name}: version ${m.version}, expected ${i + 1}`);
+  });
+  const latest = migrations.length;
+  const version = (): number => Number(db.pragma('user_version', { simple: true }));
+  const from = version();
+  if (from > latest) throw new SchemaTooNewError(from, latest);
+  for (const m of migrations.slice(from)) {
+    // IMMEDIATE takes the write lock first, then re-reads the version: a
+    // second process opening the same file at the same moment waits
+    // (busy_timeout) and then finds the work done.
+    db.transaction(() => {
+      if (version() >= m.version) return;
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    }).immediate();
+  }
+  return { from, to: version() };
+}

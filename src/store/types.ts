@@ -1,0 +1,40 @@
+import type { NewMessage, RecipientState, StoredMessage, StoredPart, StoredRecipient } from '../mmsc/model.js';
+
+/** Who sent a request, for idempotent retries: the same key never creates a second message. */
+export interface IdempotencyKey {
+  /** `mm7:<VASPID>` or `mm1:<MSISDN>`. */
+  source: string;
+  transactionId: string;
+}
+
+export interface AcceptResult {
+  messageId: string;
+  /** True when the key had been seen: nothing new was stored, messageId is the first one's. */
+  duplicate: boolean;
+  /** Retrieval tokens of the recipients, by address. */
+  tokens: Map<string, string>;
+}
+
+export interface ExpiredMessage {
+  messageId: string;
+  /** Recipients that had not retrieved it, now in state `expired`. */
+  recipients: string[];
+}
+
+/**
+ * DB1, the MMS-C's TTL store. Every write that a protocol answer depends
+ * on resolves only after its transaction is durable (WAL, synchronous=FULL).
+ */
+export interface MessageStore {
+  accept(message: NewMessage, key?: IdempotencyKey): Promise<AcceptResult>;
+  getMessage(messageId: string): StoredMessage | undefined;
+  getParts(messageId: string): StoredPart[];
+  findByToken(token: string): { message: StoredMessage; recipient: StoredRecipient } | undefined;
+  setState(messageId: string, address: string, state: RecipientState, detail?: string): Promise<boolean>;
+  /** Cancel a message none of whose recipients has retrieved it yet. */
+  cancel(messageId: string, source: string): Promise<'cancelled' | 'not-found' | 'too-late'>;
+  /** Destroy up to `batch` messages whose TTL is past; content goes, a tombstone stays. */
+  expire(now: Date, batch: number): Promise<ExpiredMessage[]>;
+  events(messageId: string): Array<{ at: Date; address: string | null; type: string; detail: string | null }>;
+  close(): void;
+}
