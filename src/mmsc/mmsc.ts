@@ -4,11 +4,17 @@ import type { MRetrieveConf } from '../../protocol/mms/model.js';
 import type { Notifier } from '../push/notifier.js';
 import type { IdempotencyKey, MessageStore } from '../store/types.js';
 import { notificationInd, retrieveConf } from './convert.js';
-import type { Clock, NewMessage, StoredMessage } from './model.js';
+import type { Clock, NewMessage, StoredMessage, StoredPart } from './model.js';
 
-/** Content adaptation on retrieval (the transcoder issue fills it in). */
+/** What the terminal said about itself on retrieval: User-Agent and the UAProf URL of x-wap-profile. */
+export interface TerminalHints {
+  userAgent?: string;
+  profileUrl?: string;
+}
+
+/** Content adaptation on retrieval (the transcoder issue fills it in); never touches the stored original. */
 export interface Transcoder {
-  adapt(message: StoredMessage, parts: import('./model.js').StoredPart[], terminal: { userAgent?: string; profileUrl?: string }): Promise<import('./model.js').StoredPart[]>;
+  adapt(message: StoredMessage, parts: StoredPart[], terminal: TerminalHints): Promise<StoredPart[]>;
 }
 
 export const identityTranscoder: Transcoder = { adapt: async (_m, parts) => parts };
@@ -78,7 +84,7 @@ export class MmscService {
   }
 
   /** The M-Retrieve.conf for a recipient's token, adapted to the terminal. */
-  async retrieve(token: string, terminal: { userAgent?: string; profileUrl?: string } = {}): Promise<Retrieval> {
+  async retrieve(token: string, terminal: TerminalHints = {}): Promise<Retrieval> {
     const found = this.opts.store.findByToken(token);
     if (!found) return { kind: 'not-found' };
     const { message, recipient } = found;
