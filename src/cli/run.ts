@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, readMmscConfig } from '../config/mmsc.js';
+import { createLogger } from '../mmsc/log.js';
 import { MmscNode } from '../mmsc/node.js';
 import { write, type CliStreams } from './io.js';
 
@@ -23,7 +24,7 @@ async function runMmsc(io: CliStreams, opts: { config: string; data?: string }):
   let node: MmscNode;
   try {
     const config = readMmscConfig(opts.config, process.env, opts.data !== undefined ? { data: opts.data } : {});
-    node = new MmscNode({ config, log: (e) => void write(io.stderr, `${JSON.stringify({ time: new Date().toISOString(), ...e })}\n`) });
+    node = new MmscNode({ config, log: createLogger(io.stderr) });
   } catch (e) {
     if (e instanceof ConfigError) {
       await write(io.stderr, `mmsc: configuration error: ${e.message}\n`);

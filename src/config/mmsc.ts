@@ -71,6 +71,10 @@ export const mmscConfigSchema = z.object({
   routing: z.object({ numberRanges: z.array(z.string().regex(/^\+?[0-9]*\*?$/)).default(['+1555*']), countryCode: z.string().regex(/^[0-9]{1,3}$/).default('1') }).prefault({}),
   notifier: z.object({ kind: z.literal('spool'), dir: z.string().optional() }).prefault({ kind: 'spool' }),
   vasps: z.array(vasp).default([]),
+  /** Health, metrics and the admin API. No token: /healthz and /metrics only, the API answers 403. */
+  admin: z
+    .object({ listen: listen.default({ host: '127.0.0.1', port: 9090 }), token: z.string().min(1).optional(), loopbackOnly: z.boolean().default(true) })
+    .prefault({}),
 });
 
 export type MmscConfig = z.infer<typeof mmscConfigSchema>;
@@ -87,6 +91,8 @@ const ENV: Array<[string, (c: Record<string, Record<string, unknown>>, v: string
   ['MMSC_MM7_LISTEN', (c, v) => ((c.mm7 ??= {}).listen = v)],
   ['MMSC_MM1_LISTEN', (c, v) => ((c.mm1 ??= {}).listen = v)],
   ['MMSC_MM1_PUBLIC_URL', (c, v) => ((c.mm1 ??= {}).publicUrl = v)],
+  ['MMSC_ADMIN_LISTEN', (c, v) => ((c.admin ??= {}).listen = v)],
+  ['MMSC_ADMIN_TOKEN', (c, v) => ((c.admin ??= {}).token = v)],
 ];
 
 /**

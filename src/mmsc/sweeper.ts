@@ -1,4 +1,5 @@
 import type { MessageStore } from '../store/types.js';
+import type { Metrics } from './metrics.js';
 import type { Clock } from './model.js';
 
 /** Messages destroyed per transaction: small enough that accepts never wait long behind a sweep. */
@@ -18,6 +19,7 @@ export class Sweeper {
     private readonly clock: Clock,
     private readonly everyMs: number,
     private readonly log?: (event: Record<string, unknown>) => void,
+    private readonly metrics?: Metrics,
   ) {}
 
   start(): void {
@@ -41,6 +43,7 @@ export class Sweeper {
     for (;;) {
       const expired = await this.store.expire(this.clock.now(), SWEEP_BATCH);
       for (const e of expired) this.log?.({ event: 'expired', messageId: e.messageId, recipients: e.recipients });
+      this.metrics?.expired.inc(expired.length);
       total += expired.length;
       if (expired.length < SWEEP_BATCH) return total;
       // Yield between batches so accepts interleave.

@@ -54,7 +54,7 @@ export interface Db1Options {
 export interface Db1Stats {
   /** Transactions committed by the write queue. */
   commits: number;
-  /** Writes (accept, setState, cancel, expire) in those transactions, failed ones included. */
+  /** Writes (accept, setState, cancel, expire, subscriber changes) in those transactions, failed ones included. */
   writes: number;
   largestBatch: number;
   /** Batches whose transaction failed as a whole: all their promises rejected. */
@@ -119,6 +119,73 @@ interface PartRow {
   content_location: string | null;
   data: Buffer;
 }
+interface SubscriberRow {
+  address: string;
+  profile: string | null;
+  archive_subscription_id: string | null;
+}
+interface SummaryRow {
+  message_id: string;
+  sender: string;
+  subject: string | null;
+  date: number;
+  expires_at: number;
+  origin_interface: string;
+  size: number;
+  destroyed: number;
+  destroyed_reason: string | null;
+}
+
+/** Filters of the admin API's message list; newest first, `before` is a message id (the previous page's last). */
+export interface MessageFilter {
+  /** Messages with at least one recipient in this state. */
+  state?: RecipientState;
+  /** Sender address, normalised (`+15550001111`, `12345`). */
+  from?: string;
+  /** A recipient address, normalised. */
+  to?: string;
+  before?: string;
+  limit: number;
+}
+
+export interface MessageSummary {
+  messageId: string;
+  from: string;
+  subject?: string;
+  date: Date;
+  expiresAt: Date;
+  interface: string;
+  size: number;
+  destroyed: boolean;
+  destroyedReason?: string;
+  recipients: Array<{ address: string; state: RecipientState }>;
+}
+
+/** A part without its data. */
+export interface PartSummary {
+  contentType: string;
+  contentId?: string;
+  contentLocation?: string;
+  size: number;
+}
+
+export interface Subscriber {
+  address: string;
+  /** Terminal profile (UAProf URL or profile name) for content adaptation. */
+  profile: string | null;
+  archiveSubscriptionId: string | null;
+}
+
+/** Live (not destroyed) messages and their content octets. */
+export interface StoreTotals {
+  messages: number;
+  bytes: number;
+}
+
+function subscriberOf(r: SubscriberRow): Subscriber {
+  return { address: r.address, profile: r.profile, archiveSubscriptionId: r.archive_subscription_id };
+}
+
 interface EventRow {
   at: number;
   address: string | null;
@@ -228,6 +295,21 @@ function prepareStatements(db: Database.Database) {
     destroy: db.prepare<[number, string, string]>(
       'UPDATE messages SET destroyed = 1, destroyed_at = ?, destroyed_reason = ? WHERE message_id = ?',
     ),
+    // Admin API and metrics.
+    ping: db.prepare<[], { ok: number }>('SELECT 1 AS ok'),
+    totals: db.prepare<[], StoreTotals>('SELECT count(*) AS messages, coalesce(sum(size), 0) AS bytes FROM messages WHERE destroyed = 0'),
+    partSummaries: db.prepare<[string], { content_type: string; content_id: string | null; content_location: string | null; size: number }>(
+      'SELECT content_type, content_id, content_location, length(data) AS size FROM parts WHERE message_id = ? ORDER BY seq',
+    ),
+    subscriber: db.prepare<[string], SubscriberRow>('SELECT address, profile, archive_subscription_id FROM subscribers WHERE address = ?'),
+    subscribers: db.prepare<[string, number], SubscriberRow>(
+      'SELECT address, profile, archive_subscription_id FROM subscribers WHERE address > ? ORDER BY address LIMIT ?',
+    ),
+    upsertSubscriber: db.prepare<[string, string | null, string | null, number]>(
+      `INSERT INTO subscribers (address, profile, archive_subscription_id, created_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (address) DO UPDATE SET profile = excluded.profile, archive_subscription_id = excluded.archive_subscription_id`,
+    ),
+    deleteSubscriber: db.prepare<[string]>('DELETE FROM subscribers WHERE address = ?'),
   };
 }
 type Statements = ReturnType<typeof prepareStatements>;
@@ -269,6 +351,8 @@ export class Db1 implements MessageStore {
   #closed = false;
 
   readonly #s: Statements;
+  /** listMessages' statements, one per combination of filters (16 at most). */
+  readonly #listStatements = new Map<string, Database.Statement<Record<string, unknown>, SummaryRow>>();
   readonly #batch: Database.Transaction<(jobs: Job[], settle: Array<() => void>) => void>;
 
   static open(path: string, opts: Db1Options = {}): Db1 {
@@ -501,6 +585,85 @@ export class Db1 implements MessageStore {
 
   events(messageId: string): Array<{ at: Date; address: string | null; type: string; detail: string | null }> {
     return this.#s.events.all(messageId).map((e) => ({ at: new Date(e.at), address: e.address, type: e.type, detail: e.detail }));
+  }
+
+  // ------------------------------------------------- admin API and metrics
+
+  /** A trivial query: false when the database does not answer (closed, I/O error). */
+  ping(): boolean {
+    if (this.#closed) return false;
+    try {
+      return this.#s.ping.get()?.ok === 1;
+    } catch {
+      return false;
+    }
+  }
+
+  totals(): StoreTotals {
+    return this.#s.totals.get() ?? { messages: 0, bytes: 0 };
+  }
+
+  /** Newest first (ids sort by accept time), tombstones included. */
+  listMessages(f: MessageFilter): MessageSummary[] {
+    const where: string[] = [];
+    if (f.before !== undefined) where.push('m.message_id < @before');
+    if (f.from !== undefined) where.push('m.sender = @from');
+    if (f.to !== undefined) where.push('m.message_id IN (SELECT message_id FROM recipients WHERE address = @to)');
+    if (f.state !== undefined) where.push('EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.message_id AND r.state = @state)');
+    const sql = `SELECT message_id, sender, subject, date, expires_at, origin_interface, size, destroyed, destroyed_reason
+      FROM messages m ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY m.message_id DESC LIMIT @limit`;
+    let stmt = this.#listStatements.get(sql);
+    if (!stmt) this.#listStatements.set(sql, (stmt = this.#db.prepare<Record<string, unknown>, SummaryRow>(sql)));
+    const params: Record<string, unknown> = { limit: f.limit };
+    for (const k of ['before', 'from', 'to', 'state'] as const) if (f[k] !== undefined) params[k] = f[k];
+    return stmt.all(params).map((r) => {
+      const out: MessageSummary = {
+        messageId: r.message_id,
+        from: r.sender,
+        date: new Date(r.date),
+        expiresAt: new Date(r.expires_at),
+        interface: r.origin_interface,
+        size: r.size,
+        destroyed: r.destroyed !== 0,
+        recipients: this.#s.recipients.all(r.message_id).map((x) => ({ address: x.address, state: x.state })),
+      };
+      if (r.subject !== null) out.subject = r.subject;
+      if (r.destroyed_reason !== null) out.destroyedReason = r.destroyed_reason;
+      return out;
+    });
+  }
+
+  partSummaries(messageId: string): PartSummary[] {
+    return this.#s.partSummaries.all(messageId).map((p) => {
+      const out: PartSummary = { contentType: p.content_type, size: p.size };
+      if (p.content_id !== null) out.contentId = p.content_id;
+      if (p.content_location !== null) out.contentLocation = p.content_location;
+      return out;
+    });
+  }
+
+  getSubscriber(address: string): Subscriber | undefined {
+    const row = this.#s.subscriber.get(address);
+    return row && subscriberOf(row);
+  }
+
+  /** By address, `limit` after `after` (the previous page's last address). */
+  listSubscribers(limit: number, after = ''): Subscriber[] {
+    return this.#s.subscribers.all(after, limit).map(subscriberOf);
+  }
+
+  /** Creates or replaces a subscriber; durable when the promise resolves. */
+  putSubscriber(s: Subscriber): Promise<'created' | 'updated'> {
+    return this.#enqueue(() => {
+      const existed = this.#s.subscriber.get(s.address) !== undefined;
+      this.#s.upsertSubscriber.run(s.address, s.profile, s.archiveSubscriptionId, this.#clock.now().getTime());
+      return existed ? 'updated' : 'created';
+    });
+  }
+
+  /** False when there was no such subscriber. */
+  deleteSubscriber(address: string): Promise<boolean> {
+    return this.#enqueue(() => this.#s.deleteSubscriber.run(address).changes > 0);
   }
 
   #tokens(messageId: string): Map<string, string> {

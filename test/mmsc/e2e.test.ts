@@ -30,6 +30,7 @@ const config = loadMmscConfig({
   data: dir,
   mm7: { listen: '127.0.0.1:0' },
   mm1: { listen: '127.0.0.1:0' },
+  admin: { listen: '127.0.0.1:0' },
   notifier: { kind: 'spool', dir: spool },
   vasps: [{ vaspId: 'demo', vasIds: ['demo'], user: 'demo', password: 'demo', shortCodes: ['12345'], loopbackOnly: true, submitsPerSecond: 1000 }],
 });

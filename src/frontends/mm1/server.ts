@@ -3,6 +3,8 @@ import { ProtocolError } from '../../../protocol/errors.js';
 import { decodeMms, encodeMms } from '../../../protocol/mms/codec.js';
 import type { MmsPdu, MSendConf } from '../../../protocol/mms/model.js';
 import { expiryFor, partsFromMms } from '../../mmsc/convert.js';
+import { currentRequest, inRequest, startRequest, withRequestId, type LogFn } from '../../mmsc/log.js';
+import type { Metrics } from '../../mmsc/metrics.js';
 import type { MmscService } from '../../mmsc/mmsc.js';
 import type { NewRecipient, RecipientKind } from '../../mmsc/model.js';
 import { fromMmsAddress, normaliseNumber, route, type RoutingConfig } from '../../mmsc/routing.js';
@@ -20,6 +22,7 @@ export interface Mm1FrontendOptions {
   ttl: { default: number; max: number };
   mmsc: MmscService;
   log?: (event: Record<string, unknown>) => void;
+  metrics?: Metrics;
 }
 
 const TOKEN_PATH = /^\/m\/([A-Za-z0-9_-]{16,64})$/;
@@ -44,12 +47,17 @@ function transactionIdOf(bytes: Buffer): string {
  */
 export class Mm1Frontend {
   private readonly server: Server;
+  /** opts.log with the request id of the request being handled. */
+  private readonly log: LogFn | undefined;
   port = 0;
 
   constructor(private readonly opts: Mm1FrontendOptions) {
+    this.log = withRequestId(opts.log);
     this.server = createServer((req, res) => {
-      this.handle(req, res).catch((e: unknown) => {
-        this.opts.log?.({ event: 'mm1-internal-error', error: String(e) });
+      const ctx = startRequest(res);
+      this.opts.metrics?.timeRequest(res, 'mm1', () => ctx.operation);
+      inRequest(ctx, () => this.handle(req, res)).catch((e: unknown) => {
+        this.log?.({ event: 'mm1-internal-error', error: String(e) });
         if (!res.headersSent) send(res, 500, 'internal error');
       });
     });
@@ -64,15 +72,26 @@ export class Mm1Frontend {
     return close(this.server);
   }
 
+  private reject(reason: string): void {
+    this.opts.metrics?.rejected.inc({ interface: 'mm1', reason });
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (req.method === 'GET' || req.method === 'HEAD') return this.retrieve(req, res, path);
+    const ctx = currentRequest();
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      if (ctx) ctx.operation = 'retrieve';
+      return this.retrieve(req, res, path);
+    }
     if (req.method !== 'POST') return send(res, 405, '', { Allow: 'GET, HEAD, POST' });
     let body: Buffer;
     try {
       body = await readBody(req, this.opts.maxBodyOctets);
     } catch (e) {
-      if (e instanceof BodyTooLarge) return send(res, 413, '', { Connection: 'close' });
+      if (e instanceof BodyTooLarge) {
+        this.reject('too-large');
+        return send(res, 413, '', { Connection: 'close' });
+      }
       throw e;
     }
     let pdu: MmsPdu;
@@ -80,23 +99,28 @@ export class Mm1Frontend {
       pdu = decodeMms(body);
     } catch (e) {
       if (!(e instanceof ProtocolError)) throw e;
-      this.opts.log?.({ event: 'mm1-malformed', error: e.message });
+      this.log?.({ event: 'mm1-malformed', error: e.message });
+      this.reject('malformed');
       if (body[0] === 0x8c && body[1] === 0x80) return mmsResponse(res, this.sendConf(transactionIdOf(body), 'Error-permanent-message-format-corrupt', e.message));
       return send(res, 400, `malformed MMS PDU: ${e.message}`);
     }
+    if (ctx) ctx.operation = pdu.messageType;
     switch (pdu.messageType) {
-      case 'm-send-req':
-        return mmsResponse(res, await this.sendReq(req, pdu));
+      case 'm-send-req': {
+        const conf = await this.sendReq(req, pdu);
+        if (conf.responseStatus !== 'Ok' && conf.responseStatus !== 'Error-transient-partial-success') this.reject(String(conf.responseStatus));
+        return mmsResponse(res, conf);
+      }
       case 'm-notifyresp-ind':
       case 'm-acknowledge-ind': {
         const kind = pdu.messageType === 'm-notifyresp-ind' ? 'notify-resp' : 'acknowledge';
         const known = await this.opts.mmsc.terminalReport(pdu.transactionId ?? '', kind, pdu.status);
-        this.opts.log?.({ event: `mm1-${kind}`, transactionId: pdu.transactionId, known });
+        this.log?.({ event: `mm1-${kind}`, transactionId: pdu.transactionId, known });
         return send(res, 204);
       }
       case 'm-read-rec-ind':
         // Recorded for the read-report issue; nothing routes read reports yet.
-        this.opts.log?.({ event: 'mm1-read-rec', messageId: pdu.messageId, readStatus: pdu.readStatus });
+        this.log?.({ event: 'mm1-read-rec', messageId: pdu.messageId, readStatus: pdu.readStatus });
         return send(res, 204);
       default:
         return send(res, 400, `${pdu.messageType} is not sent by a terminal to the MMS-C`);
@@ -160,8 +184,9 @@ export class Mm1Frontend {
       ...(typeof pdu.messageClass === 'string' ? { messageClass: pdu.messageClass } : {}),
       ...(typeof pdu.priority === 'string' ? { priority: pdu.priority } : {}),
     };
-    const { messageId } = await this.opts.mmsc.accept({ envelope, parts, recipients }, { source: `mm1:${msisdn}`, transactionId: tid });
-    this.opts.log?.({ event: 'mm1-accepted', messageId, from: msisdn, accepted });
+    const { messageId, duplicate } = await this.opts.mmsc.accept({ envelope, parts, recipients }, { source: `mm1:${msisdn}`, transactionId: tid });
+    if (!duplicate) this.opts.metrics?.accepted.inc({ interface: 'mm1' });
+    this.log?.({ event: 'mm1-accepted', messageId, from: msisdn, accepted });
     return accepted < recipients.length
       ? this.sendConf(tid, 'Error-transient-partial-success', `${recipients.length - accepted} recipient(s) not routable`, messageId)
       : this.sendConf(tid, 'Ok', undefined, messageId);
@@ -195,6 +220,9 @@ export class Mm1Frontend {
       );
     }
     mmsResponse(res, r.pdu, req.method === 'HEAD');
-    if (req.method === 'GET') await this.opts.mmsc.retrieved(token);
+    if (req.method === 'GET') {
+      await this.opts.mmsc.retrieved(token);
+      this.opts.metrics?.retrieved.inc();
+    }
   }
 }

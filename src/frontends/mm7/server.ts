@@ -3,8 +3,11 @@ import { ProtocolError } from '../../../protocol/errors.js';
 import { answer, faultAnswer, type Mm7Answer } from '../../../protocol/mm7/exchange.js';
 import { decodeMm7Http, encodeMm7Http, type Mm7HttpRequest } from '../../../protocol/mm7/http.js';
 import type { Mm7Address, Mm7Envelope } from '../../../protocol/mm7/model.js';
+import { isSuccess } from '../../../protocol/mm7/status.js';
 import { vaspReleases, type VaspAccount } from '../../config/mmsc.js';
 import { expiryFor, messageFieldsFromMm7, partsFromMime } from '../../mmsc/convert.js';
+import { currentRequest, inRequest, startRequest, withRequestId, type LogFn } from '../../mmsc/log.js';
+import type { Metrics } from '../../mmsc/metrics.js';
 import type { MmscService } from '../../mmsc/mmsc.js';
 import type { NewRecipient, RecipientKind } from '../../mmsc/model.js';
 import { fromMm7Address, route, type RoutingConfig } from '../../mmsc/routing.js';
@@ -22,6 +25,7 @@ export interface Mm7FrontendOptions {
   mmsc: MmscService;
   store: MessageStore;
   log?: (event: Record<string, unknown>) => void;
+  metrics?: Metrics;
 }
 
 /** A token bucket per VASP: `rate` submits per second, bursts up to one second's worth. */
@@ -53,12 +57,17 @@ class Throttle {
 export class Mm7Frontend {
   private readonly server: Server;
   private readonly throttles = new Map<string, Throttle>();
+  /** opts.log with the request id of the request being handled. */
+  private readonly log: LogFn | undefined;
   port = 0;
 
   constructor(private readonly opts: Mm7FrontendOptions) {
+    this.log = withRequestId(opts.log);
     this.server = createServer((req, res) => {
-      this.handle(req, res).catch((e: unknown) => {
-        this.opts.log?.({ event: 'mm7-internal-error', error: String(e) });
+      const ctx = startRequest(res);
+      this.opts.metrics?.timeRequest(res, 'mm7', () => ctx.operation);
+      inRequest(ctx, () => this.handle(req, res)).catch((e: unknown) => {
+        this.log?.({ event: 'mm7-internal-error', error: String(e) });
         if (!res.headersSent) send(res, 500, 'internal error');
       });
     });
@@ -82,7 +91,13 @@ export class Mm7Frontend {
     return vasp;
   }
 
+  private reject(reason: string): void {
+    this.opts.metrics?.rejected.inc({ interface: 'mm7', reason });
+  }
+
   private async reply(res: ServerResponse, a: Mm7Answer, extraHeaders: Record<string, string> = {}): Promise<void> {
+    const code = a.envelope.message.status?.code;
+    if (code !== undefined && !isSuccess(code)) this.reject(String(code));
     const { contentType, body } = await encodeMm7Http(a.envelope);
     send(res, a.httpStatus, body, { 'Content-Type': contentType, ...extraHeaders });
   }
@@ -92,12 +107,16 @@ export class Mm7Frontend {
     if (url.pathname !== this.opts.path) return send(res, 404, 'not found');
     if (req.method !== 'POST') return send(res, 405, 'MM7 takes POST', { Allow: 'POST' });
     const vasp = this.account(req);
-    if (!vasp) return send(res, 401, 'unauthorized', { 'WWW-Authenticate': 'Basic realm="MM7"' });
+    if (!vasp) {
+      this.reject('unauthorized');
+      return send(res, 401, 'unauthorized', { 'WWW-Authenticate': 'Basic realm="MM7"' });
+    }
     let body: Buffer;
     try {
       body = await readBody(req, this.opts.maxBodyOctets);
     } catch (e) {
       if (e instanceof BodyTooLarge) {
+        this.reject('too-large');
         res.setHeader('Connection', 'close');
         return send(res, 413, 'request too large');
       }
@@ -110,6 +129,8 @@ export class Mm7Frontend {
       if (e instanceof ProtocolError) return this.reply(res, faultAnswer(e, 'relay'));
       throw e;
     }
+    const ctx = currentRequest();
+    if (ctx) ctx.operation = request.envelope.message.type;
     const a = await this.dispatch(vasp, request);
     return this.reply(res, a.answer, a.headers);
   }
@@ -203,7 +224,8 @@ export class Mm7Frontend {
     };
     const key = env.transactionId !== undefined ? { source: `mm7:${vasp.vaspId}`, transactionId: env.transactionId } : undefined;
     const { messageId, duplicate } = await this.opts.mmsc.accept({ envelope, parts, recipients }, key);
-    this.opts.log?.({ event: duplicate ? 'mm7-duplicate' : 'mm7-accepted', messageId, vaspId: vasp.vaspId, recipients: recipients.length, accepted });
+    if (!duplicate) this.opts.metrics?.accepted.inc({ interface: 'mm7' });
+    this.log?.({ event: duplicate ? 'mm7-duplicate' : 'mm7-accepted', messageId, vaspId: vasp.vaspId, recipients: recipients.length, accepted });
     return accepted < recipients.length ? answer(env, 1100, { messageId }, `${recipients.length - accepted} recipient(s) not routable`) : answer(env, 1000, { messageId });
   }
 }

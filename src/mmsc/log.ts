@@ -1,0 +1,78 @@
+/**
+ * Structured logs (pino): one JSON line per event, with time, level, event,
+ * messageId and requestId first. `createLogger` returns the plain
+ * `(event) => void` callback every component already takes.
+ *
+ * Request scope: a front end runs each HTTP request in `inRequest`; events
+ * logged while it is handled, also by the core (e.g. `notified` after an
+ * accept), carry its request id, the one sent back as X-Request-Id.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import pino from 'pino';
+
+export type LogFn = (event: Record<string, unknown>) => void;
+
+export interface RequestContext {
+  readonly requestId: string;
+  /** What the request turned out to be (MM7 message type, MM1 PDU type, `retrieve`), for metrics. */
+  operation: string;
+}
+
+const scope = new AsyncLocalStorage<RequestContext>();
+
+/** A new request: a random id, already set as the X-Request-Id response header. */
+export function startRequest(res: ServerResponse): RequestContext {
+  const ctx: RequestContext = { requestId: randomUUID(), operation: 'unknown' };
+  res.setHeader('X-Request-Id', ctx.requestId);
+  return ctx;
+}
+
+export function inRequest<T>(ctx: RequestContext, fn: () => T): T {
+  return scope.run(ctx, fn);
+}
+
+export function currentRequest(): RequestContext | undefined {
+  return scope.getStore();
+}
+
+/** Wraps a log callback so each event gets the current request's id (a front end's own events). */
+export function withRequestId(log: LogFn | undefined): LogFn | undefined {
+  if (!log) return undefined;
+  return (event) => {
+    const ctx = scope.getStore();
+    log(ctx && event.requestId === undefined ? { ...event, requestId: ctx.requestId } : event);
+  };
+}
+
+type Level = 'error' | 'warn' | 'info';
+
+/** Levels from event names: failures are errors, refused input is a warning, the rest is info. */
+function levelOf(event: string): Level {
+  if (/error|failed/.test(event)) return 'error';
+  if (/malformed|rejected|refused/.test(event)) return 'warn';
+  return 'info';
+}
+
+/** A logger writing JSON lines to `destination` (a stream, or a file descriptor; default stderr). */
+export function createLogger(destination: pino.DestinationStream | number = 2): LogFn {
+  const stream = typeof destination === 'number' ? pino.destination({ dest: destination, sync: true }) : destination;
+  const logger = pino(
+    {
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    stream,
+  );
+  return (e) => {
+    const { event, messageId, requestId, ...rest } = e;
+    const name = typeof event === 'string' ? event : 'log';
+    const head: Record<string, unknown> = { event: name };
+    if (messageId !== undefined) head.messageId = messageId;
+    const rid = requestId ?? scope.getStore()?.requestId;
+    if (rid !== undefined) head.requestId = rid;
+    logger[levelOf(name)]({ ...head, ...rest });
+  };
+}
