@@ -38,7 +38,7 @@ import {
   type StoredRecipient,
 } from '../mmsc/model.js';
 import { DB1_MIGRATIONS, migrate } from './migrations.js';
-import type { AcceptResult, ExpiredMessage, IdempotencyKey, MessageStore } from './types.js';
+import type { AcceptResult, ExpiredMessage, IdempotencyKey, MessageChange, MessageStore } from './types.js';
 
 export interface Db1Options {
   clock?: Clock;
@@ -292,6 +292,7 @@ function prepareStatements(db: Database.Database) {
     ),
     endLive: db.prepare<[string, number, string]>(`UPDATE recipients SET state = ?, updated_at = ? WHERE message_id = ? AND state IN ${LIVE_STATES}`),
     deleteParts: db.prepare<[string]>('DELETE FROM parts WHERE message_id = ?'),
+    replaceContent: db.prepare<[string, number, string, string]>('UPDATE messages SET content_type = ?, size = ?, envelope = ? WHERE message_id = ?'),
     destroy: db.prepare<[number, string, string]>(
       'UPDATE messages SET destroyed = 1, destroyed_at = ?, destroyed_reason = ? WHERE message_id = ?',
     ),
@@ -479,6 +480,28 @@ export class Db1 implements MessageStore {
       const now = this.#clock.now().getTime();
       this.#destroy(messageId, now, 'cancelled', `by ${source}`);
       return 'cancelled';
+    });
+  }
+
+  /** ReplaceReq: same rules as cancel (own source, nobody retrieved it yet, not destroyed). */
+  replace(messageId: string, source: string, change: MessageChange): Promise<'replaced' | 'not-found' | 'too-late'> {
+    return this.#enqueue(() => {
+      const s = this.#s;
+      const m = s.cancelCheck.get(messageId);
+      if (!m || m.source !== source) return 'not-found';
+      if (m.destroyed || m.delivered) return 'too-late';
+      const row = s.message.get(messageId)!;
+      const envelope = { ...decodeEnvelope(row.envelope), ...change.envelope };
+      if (change.contentType !== undefined) envelope.contentType = change.contentType;
+      let size = row.size;
+      if (change.parts) {
+        s.deleteParts.run(messageId);
+        change.parts.forEach((p, seq) => s.insertPart.run(messageId, seq, p.contentType, p.contentId ?? null, p.contentLocation ?? null, Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength)));
+        size = change.parts.reduce((n, p) => n + p.data.byteLength, 0);
+      }
+      s.replaceContent.run(envelope.contentType, size, encodeEnvelope(envelope), messageId);
+      s.insertEvent.run(messageId, null, this.#clock.now().getTime(), 'replaced', `by ${source}`);
+      return 'replaced';
     });
   }
 

@@ -1,4 +1,11 @@
-import type { NewMessage, RecipientState, StoredMessage, StoredPart, StoredRecipient } from '../mmsc/model.js';
+import type { MessageEnvelope, NewMessage, RecipientState, StoredMessage, StoredPart, StoredRecipient } from '../mmsc/model.js';
+
+/** What a ReplaceReq may change. */
+export interface MessageChange {
+  contentType?: string;
+  parts?: StoredPart[];
+  envelope?: Partial<Pick<MessageEnvelope, 'earliestDelivery' | 'readReport' | 'allowAdaptations'>>;
+}
 
 /** Who sent a request, for idempotent retries: the same key never creates a second message. */
 export interface IdempotencyKey {
@@ -33,6 +40,12 @@ export interface MessageStore {
   setState(messageId: string, address: string, state: RecipientState, detail?: string): Promise<boolean>;
   /** Cancel a message none of whose recipients has retrieved it yet. */
   cancel(messageId: string, source: string): Promise<'cancelled' | 'not-found' | 'too-late'>;
+  /**
+   * Replace a message none of whose recipients has retrieved it yet (MM7
+   * ReplaceReq): new content and/or envelope fields; tokens stay, so a
+   * recipient already notified fetches the new version.
+   */
+  replace(messageId: string, source: string, change: MessageChange): Promise<'replaced' | 'not-found' | 'too-late'>;
   /** Destroy up to `batch` messages whose TTL is past; content goes, a tombstone stays. */
   expire(now: Date, batch: number): Promise<ExpiredMessage[]>;
   events(messageId: string): Array<{ at: Date; address: string | null; type: string; detail: string | null }>;

@@ -203,6 +203,31 @@ t.test('CancelReq removes a message nobody retrieved yet', async (t) => {
   t.equal(late.envelope?.message.status?.code, 3001, 'already retrieved: not possible');
 });
 
+t.test('ReplaceReq swaps the content of a message nobody retrieved yet', async (t) => {
+  const sent = await postMm7(submitEnvelope('lab-tx-20', ['+15550005556']));
+  const messageId = sent.envelope!.message.messageId!;
+  const n = decodeMmsPush(readFileSync(join(spool, (await pushFor(messageId)).file))).mms as MNotificationInd;
+  const replace = (transactionId: string, id: string): Mm7Envelope => ({
+    release: 'REL-6-MM7-1-4',
+    transactionId,
+    message: { type: 'ReplaceReq', mm7Version: '6.8.0', senderIdentification: { vaspId: 'demo' }, messageId: id, readReply: true, content: { href: 'cid:content-2' } },
+  });
+  const newContent: MimeEntity = { mediaType: 'text/plain', params: { charset: 'utf-8' }, contentId: 'content-2', headers: [], body: Buffer.from('Corrected text') };
+  const post = async (env: Mm7Envelope): Promise<Mm7Envelope> => {
+    const { contentType, body } = await encodeMm7Http(env, newContent);
+    const res = await fetch(mm7Url, { method: 'POST', headers: { 'Content-Type': contentType, Authorization: AUTH }, body });
+    return (await decodeMm7Http(res.headers.get('content-type')!, Buffer.from(await res.arrayBuffer()))).envelope;
+  };
+  const rsp = await post(replace('lab-tx-21', messageId));
+  t.equal(rsp.message.type, 'ReplaceRsp');
+  t.equal(rsp.message.status?.code, 1000);
+  const conf = decodeMms(Buffer.from(await (await fetch(n.contentLocation)).arrayBuffer())) as MRetrieveConf;
+  t.same(Buffer.from(conf.body as Uint8Array), Buffer.from('Corrected text'), 'the notified recipient fetches the new version');
+  t.equal(conf.readReport, true);
+  t.equal((await post(replace('lab-tx-22', messageId))).message.status?.code, 3001, 'retrieved: too late');
+  t.equal((await post(replace('lab-tx-23', 'no-such-id'))).message.status?.code, 2005);
+});
+
 t.test('M-Send.req from a terminal behind a WAP gateway', async (t) => {
   const before = (await spooled(1)).length;
   const body: MultipartEntry[] = [

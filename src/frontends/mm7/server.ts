@@ -5,13 +5,13 @@ import { decodeMm7Http, encodeMm7Http, type Mm7HttpRequest } from '../../../prot
 import type { Mm7Address, Mm7Envelope } from '../../../protocol/mm7/model.js';
 import { isSuccess } from '../../../protocol/mm7/status.js';
 import { vaspReleases, type VaspAccount } from '../../config/mmsc.js';
-import { expiryFor, messageFieldsFromMm7, partsFromMime } from '../../mmsc/convert.js';
+import { expiryFor, messageFieldsFromMm7, partsFromMime, timeSpecToDate } from '../../mmsc/convert.js';
 import { currentRequest, inRequest, startRequest, withRequestId, type LogFn } from '../../mmsc/log.js';
 import type { Metrics } from '../../mmsc/metrics.js';
 import type { MmscService } from '../../mmsc/mmsc.js';
 import type { NewRecipient, RecipientKind } from '../../mmsc/model.js';
 import { fromMm7Address, route, type RoutingConfig } from '../../mmsc/routing.js';
-import type { MessageStore } from '../../store/types.js';
+import type { MessageChange, MessageStore } from '../../store/types.js';
 import { basicCredentials, BodyTooLarge, close, isLoopback, listen, readBody, sameSecret, send } from '../http-util.js';
 
 export interface Mm7FrontendOptions {
@@ -148,7 +148,7 @@ export class Mm7Frontend {
       return { answer: answer(env, 4001) };
     }
     if (m.type === 'CancelReq') return { answer: await this.cancel(vasp, env) };
-    if (m.type === 'ReplaceReq') return { answer: answer(env, 4003, {}, 'ReplaceReq is not supported yet') };
+    if (m.type === 'ReplaceReq') return { answer: await this.replace(vasp, env, request) };
     const wait = this.throttle(vasp).take();
     if (wait > 0) return { answer: answer(env, 4006), headers: { 'Retry-After': String(wait) } };
     return { answer: await this.submit(vasp, env, request) };
@@ -158,6 +158,31 @@ export class Mm7Frontend {
     let t = this.throttles.get(vasp.vaspId);
     if (!t) this.throttles.set(vasp.vaspId, (t = new Throttle(vasp.submitsPerSecond)));
     return t;
+  }
+
+  /** ReplaceReq (23.140 §8.7.6): new content or delivery options for a message nobody retrieved yet. */
+  private async replace(vasp: VaspAccount, env: Mm7Envelope, request: Mm7HttpRequest): Promise<Mm7Answer> {
+    const m = env.message;
+    const change: MessageChange = { envelope: {} };
+    if (m.readReply !== undefined) change.envelope!.readReport = m.readReply;
+    if (m.content?.allowAdaptations !== undefined) change.envelope!.allowAdaptations = m.content.allowAdaptations;
+    if (m.earliestDeliveryTime !== undefined) {
+      try {
+        change.envelope!.earliestDelivery = timeSpecToDate(m.earliestDeliveryTime, this.opts.mmsc.clock.now());
+      } catch {
+        return answer(env, 4004, {}, 'EarliestDeliveryTime cannot be read');
+      }
+    }
+    if (request.content) {
+      const { contentType, parts } = partsFromMime(request.content);
+      const size = parts.reduce((n, p) => n + p.data.length, 0);
+      if (size > vasp.maxMessageOctets) return answer(env, 2004, {}, `content of ${size} octets exceeds ${vasp.maxMessageOctets}`);
+      change.contentType = contentType;
+      change.parts = parts;
+    }
+    const result = await this.opts.store.replace(m.messageId!, `mm7:${vasp.vaspId}`, change);
+    if (result === 'replaced') return answer(env, 1000);
+    return result === 'not-found' ? answer(env, 2005) : answer(env, 3001, {}, 'already retrieved');
   }
 
   private async cancel(vasp: VaspAccount, env: Mm7Envelope): Promise<Mm7Answer> {
