@@ -1,14 +1,15 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Frontend } from '../frontend.js';
 import { ProtocolError } from '../../../protocol/errors.js';
 import { decodeMms, encodeMms } from '../../../protocol/mms/codec.js';
 import type { MmsPdu, MSendConf } from '../../../protocol/mms/model.js';
 import { expiryFor, partsFromMms } from '../../mmsc/convert.js';
-import { currentRequest, inRequest, startRequest, withRequestId, type LogFn } from '../../mmsc/log.js';
+import { currentRequest, type LogFn } from '../../mmsc/log.js';
 import type { Metrics } from '../../mmsc/metrics.js';
 import type { MmscService } from '../../mmsc/mmsc.js';
 import type { NewRecipient, RecipientKind } from '../../mmsc/model.js';
 import { fromMmsAddress, normaliseNumber, route, type RoutingConfig } from '../../mmsc/routing.js';
-import { BodyTooLarge, close, listen, readBody, send } from '../http-util.js';
+import { BodyTooLarge, readBody, send } from '../http-util.js';
 
 export const MMS_MEDIA_TYPE = 'application/vnd.wap.mms-message';
 
@@ -45,38 +46,17 @@ function transactionIdOf(bytes: Buffer): string {
  * M-NotifyResp.ind, M-Acknowledge.ind, M-Read-Rec.ind) and retrieval GETs
  * of `/m/<token>`.
  */
-export class Mm1Frontend {
-  private readonly server: Server;
-  /** opts.log with the request id of the request being handled. */
-  private readonly log: LogFn | undefined;
-  port = 0;
+export class Mm1Frontend extends Frontend {
 
   constructor(private readonly opts: Mm1FrontendOptions) {
-    this.log = withRequestId(opts.log);
-    this.server = createServer((req, res) => {
-      const ctx = startRequest(res);
-      this.opts.metrics?.timeRequest(res, 'mm1', () => ctx.operation);
-      inRequest(ctx, () => this.handle(req, res)).catch((e: unknown) => {
-        this.log?.({ event: 'mm1-internal-error', error: String(e) });
-        if (!res.headersSent) send(res, 500, 'internal error');
-      });
-    });
-  }
-
-  async start(): Promise<number> {
-    this.port = await listen(this.server, this.opts.host, this.opts.port);
-    return this.port;
-  }
-
-  stop(): Promise<void> {
-    return close(this.server);
+    super(opts, 'mm1');
   }
 
   private reject(reason: string): void {
     this.opts.metrics?.rejected.inc({ interface: 'mm1', reason });
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const ctx = currentRequest();
     if (req.method === 'GET' || req.method === 'HEAD') {

@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Frontend } from '../frontend.js';
 import { ProtocolError } from '../../../protocol/errors.js';
 import { answer, faultAnswer, type Mm7Answer } from '../../../protocol/mm7/exchange.js';
 import { decodeMm7Http, encodeMm7Http, type Mm7HttpRequest } from '../../../protocol/mm7/http.js';
@@ -6,13 +7,13 @@ import type { Mm7Address, Mm7Envelope } from '../../../protocol/mm7/model.js';
 import { isSuccess } from '../../../protocol/mm7/status.js';
 import { vaspReleases, type VaspAccount } from '../../config/mmsc.js';
 import { expiryFor, messageFieldsFromMm7, partsFromMime, timeSpecToDate } from '../../mmsc/convert.js';
-import { currentRequest, inRequest, startRequest, withRequestId, type LogFn } from '../../mmsc/log.js';
+import { currentRequest, type LogFn } from '../../mmsc/log.js';
 import type { Metrics } from '../../mmsc/metrics.js';
 import type { MmscService } from '../../mmsc/mmsc.js';
 import type { NewRecipient, RecipientKind } from '../../mmsc/model.js';
 import { fromMm7Address, route, type RoutingConfig } from '../../mmsc/routing.js';
 import type { MessageChange, MessageStore } from '../../store/types.js';
-import { basicCredentials, BodyTooLarge, close, isLoopback, listen, readBody, sameSecret, send } from '../http-util.js';
+import { basicCredentials, BodyTooLarge, isLoopback, readBody, sameSecret, send } from '../http-util.js';
 
 export interface Mm7FrontendOptions {
   host: string;
@@ -54,32 +55,11 @@ class Throttle {
  * in the requester's release with its TransactionID; a positive SubmitRsp
  * leaves only after the message is durable in DB1.
  */
-export class Mm7Frontend {
-  private readonly server: Server;
+export class Mm7Frontend extends Frontend {
   private readonly throttles = new Map<string, Throttle>();
-  /** opts.log with the request id of the request being handled. */
-  private readonly log: LogFn | undefined;
-  port = 0;
 
   constructor(private readonly opts: Mm7FrontendOptions) {
-    this.log = withRequestId(opts.log);
-    this.server = createServer((req, res) => {
-      const ctx = startRequest(res);
-      this.opts.metrics?.timeRequest(res, 'mm7', () => ctx.operation);
-      inRequest(ctx, () => this.handle(req, res)).catch((e: unknown) => {
-        this.log?.({ event: 'mm7-internal-error', error: String(e) });
-        if (!res.headersSent) send(res, 500, 'internal error');
-      });
-    });
-  }
-
-  async start(): Promise<number> {
-    this.port = await listen(this.server, this.opts.host, this.opts.port);
-    return this.port;
-  }
-
-  stop(): Promise<void> {
-    return close(this.server);
+    super(opts, 'mm7');
   }
 
   private account(req: IncomingMessage): VaspAccount | undefined {
@@ -102,7 +82,7 @@ export class Mm7Frontend {
     send(res, a.httpStatus, body, { 'Content-Type': contentType, ...extraHeaders });
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== this.opts.path) return send(res, 404, 'not found');
     if (req.method !== 'POST') return send(res, 405, 'MM7 takes POST', { Allow: 'POST' });
