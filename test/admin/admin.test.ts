@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import t from 'tap';
+import { submitEnvelope as submit } from '../helpers/mm7.js';
 import { isLoopback } from '../../src/frontends/http-util.js';
 import { decodeMm7Http, encodeMm7Http } from '../../protocol/mm7/http.js';
 import type { Mm7Envelope } from '../../protocol/mm7/model.js';
@@ -57,20 +58,7 @@ const content: MimeEntity = {
   ],
 };
 
-function submitEnvelope(transactionId: string, to: string[]): Mm7Envelope {
-  return {
-    release: 'REL-6-MM7-1-4',
-    transactionId,
-    message: {
-      type: 'SubmitReq',
-      mm7Version: '6.8.0',
-      senderIdentification: { vaspId: 'demo', vasId: 'demo', senderAddress: { kind: 'ShortCode', value: '12345' } },
-      recipients: { to: to.map((value) => ({ kind: 'Number' as const, value })), cc: [], bcc: [] },
-      subject: 'Admin test',
-      content: { href: 'cid:content-1' },
-    },
-  };
-}
+const submitEnvelope = (transactionId: string, to: string[]): Mm7Envelope => submit(transactionId, to, { subject: 'Admin test' });
 
 async function api(path: string, init: RequestInit = {}): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
   const res = await fetch(`${adminUrl}${path}`, { ...init, headers: { ...BEARER, ...(init.headers as Record<string, string>) } });

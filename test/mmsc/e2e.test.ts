@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { submitEnvelope as submit } from '../helpers/mm7.js';
 import { encodeMm7Http, decodeMm7Http } from '../../protocol/mm7/http.js';
 import type { Mm7Envelope } from '../../protocol/mm7/model.js';
 import type { MimeEntity } from '../../protocol/mm7/mime-types.js';
@@ -60,21 +61,7 @@ const content: MimeEntity = {
 };
 
 function submitEnvelope(transactionId: string, to: string[], extra: Partial<Mm7Envelope['message']> = {}): Mm7Envelope {
-  return {
-    release: 'REL-6-MM7-1-4',
-    transactionId,
-    message: {
-      type: 'SubmitReq',
-      mm7Version: '6.8.0',
-      senderIdentification: { vaspId: 'demo', vasId: 'demo', senderAddress: { kind: 'ShortCode', value: '12345' } },
-      recipients: { to: to.map((value) => ({ kind: 'Number' as const, value })), cc: [], bcc: [] },
-      subject: 'Lab test ✓',
-      messageClass: 'Informational',
-      deliveryReport: true,
-      content: { href: 'cid:content-1' },
-      ...extra,
-    },
-  };
+  return submit(transactionId, to, { subject: 'Lab test ✓', messageClass: 'Informational', deliveryReport: true, ...extra });
 }
 
 async function postMm7(env: Mm7Envelope, withContent = true, auth = AUTH): Promise<{ status: number; envelope?: Mm7Envelope }> {
