@@ -1,17 +1,10 @@
 import t from 'tap';
+import { mulberry32 } from '../../../bench/mutate.js';
 import { ProtocolError, type ProtocolErrorCode } from '../../../protocol/errors.js';
 import { decodeUserData, encodeUserData, Reassembler, segment } from '../../../protocol/wdp/index.js';
 
-/** Seeded PRNG (mulberry32): the same mutations every run, so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so a failure replays. */
+const prng = mulberry32;
 
 // Spec h.1 user data, and a two- and a 16-bit-reference segment as further seeds.
 const H1_UD = Buffer.from(

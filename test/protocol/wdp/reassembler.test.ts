@@ -1,4 +1,5 @@
 import t from 'tap';
+import { mulberry32 } from '../../../bench/mutate.js';
 import { ProtocolError } from '../../../protocol/errors.js';
 import {
   encodeUserData,
@@ -9,16 +10,8 @@ import {
   type Reassembled,
 } from '../../../protocol/wdp/index.js';
 
-/** Seeded PRNG (mulberry32) so a failing order can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so a failure replays. */
+const prng = mulberry32;
 
 function shuffle<T>(items: T[], rnd: () => number): T[] {
   const a = items.slice();
