@@ -54,7 +54,25 @@ export function parseXml(xml: string, limits: Partial<XmlLimits> = {}): XmlEleme
   const { maxDepth, maxOctets } = { ...DEFAULT_XML_LIMITS, ...limits };
   if (xml.length > maxOctets) throw new Mm7Error('BAD_LENGTH', 'SOAP envelope', `larger than ${maxOctets} characters`, 2007);
   if (/<!DOCTYPE|<!ENTITY/i.test(xml)) throw corrupt('DTDs and entity declarations are not allowed');
-  const parser = new XMLParser({
+  const parser = parserFor(maxDepth);
+  let tree: OrderedNode[];
+  try {
+    tree = parser.parse(xml) as OrderedNode[];
+  } catch (e) {
+    throw corrupt(`not well-formed XML: ${(e as Error).message}`);
+  }
+  const roots = tree.filter((n) => !('#text' in n));
+  if (roots.length !== 1) throw corrupt(`expected one root element, found ${roots.length}`);
+  return resolve(roots[0]!, new Map([['xml', 'http://www.w3.org/XML/1998/namespace']]));
+}
+
+const parsers = new Map<number, XMLParser>();
+
+/** One parser per depth limit: building its options costs more than parsing a small envelope. */
+function parserFor(maxDepth: number): XMLParser {
+  let parser = parsers.get(maxDepth);
+  if (parser) return parser;
+  parser = new XMLParser({
     preserveOrder: true,
     ignoreAttributes: false,
     attributeNamePrefix: '',
@@ -68,15 +86,8 @@ export function parseXml(xml: string, limits: Partial<XmlLimits> = {}): XmlEleme
     commentPropName: false,
     maxNestedTags: maxDepth,
   });
-  let tree: OrderedNode[];
-  try {
-    tree = parser.parse(xml) as OrderedNode[];
-  } catch (e) {
-    throw corrupt(`not well-formed XML: ${(e as Error).message}`);
-  }
-  const roots = tree.filter((n) => !('#text' in n));
-  if (roots.length !== 1) throw corrupt(`expected one root element, found ${roots.length}`);
-  return resolve(roots[0]!, new Map([['xml', 'http://www.w3.org/XML/1998/namespace']]));
+  parsers.set(maxDepth, parser);
+  return parser;
 }
 
 const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
