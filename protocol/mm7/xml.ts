@@ -85,6 +85,8 @@ function parserFor(maxDepth: number): XMLParser {
     ignorePiTags: true,
     commentPropName: false,
     maxNestedTags: maxDepth,
+    // No callbacks use the path: skip building its string for every text node.
+    jPath: false,
   });
   parsers.set(maxDepth, parser);
   return parser;
