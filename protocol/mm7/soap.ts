@@ -141,7 +141,7 @@ export function buildMessageXml(message: Mm7Message, release: Release, indent = 
 /**
  * A whole SOAP 1.1 envelope. The TransactionID goes in the header with
  * mustUnderstand="1" (§a.3); RSErrorRsp and VASPErrorRsp go inside a Fault
- * (faultcode Client for 2xxx and 4xxx statuses, Server otherwise).
+ * (faultcode Client for client and service errors, 2000–2999 and 4000–4999; Server otherwise).
  */
 export function buildMm7Soap(env: Mm7Envelope): string {
   const ns = namespaceOf(env.release);
