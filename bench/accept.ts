@@ -49,7 +49,8 @@ import { encodeMm7Http } from '../protocol/mm7/http.js';
 import type { MimeEntity } from '../protocol/mm7/mime-types.js';
 import { loadMmscConfig } from '../src/config/mmsc.js';
 import { MmscNode } from '../src/mmsc/node.js';
-import { photoContent, submitEnvelope, textContent } from './mm7.js';
+import { fmt, median, mib, parseArgs, text, type Flags, type Reader } from './harness.js';
+import { photoContent, submitEnvelope, textContent } from './submit-req.js';
 
 const TARGET_RATIO = 0.15;
 const TARGET_P99_MS = 50;
@@ -68,26 +69,24 @@ interface Opts {
   pid?: number;
 }
 
-function parseArgs(argv: readonly string[]): Opts {
-  const opts: Opts = { seconds: 10, connections: 50, user: 'demo', password: 'demo' };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const raw = argv[++i];
-    if (raw === undefined) throw new Error(`${arg} needs a value`);
-    if (arg === '--external') opts.external = new URL(raw).href;
-    else if (arg === '--user') opts.user = raw;
-    else if (arg === '--password') opts.password = raw;
-    else {
-      const v = Number(raw);
-      if (!Number.isFinite(v) || v <= 0) throw new Error(`${arg} needs a positive number`);
-      if (arg === '--seconds') opts.seconds = v;
-      else if (arg === '--connections') opts.connections = Math.round(v);
-      else if (arg === '--pid') opts.pid = Math.round(v);
-      else throw new Error(`unknown argument ${arg} (use --seconds S --connections N --external URL --user U --password P --pid PID)`);
-    }
-  }
-  return opts;
-}
+/** A positive number (--seconds may be fractional). */
+const positive: Reader<number> = (raw, flag) => {
+  const v = Number(text(raw, flag));
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${flag} needs a positive number`);
+  return v;
+};
+const rounded: Reader<number> = (raw, flag) => Math.round(positive(raw, flag));
+
+const FLAGS: Flags<Opts> = {
+  '--seconds': ['seconds', positive],
+  '--connections': ['connections', rounded],
+  '--external': ['external', (raw, flag) => new URL(text(raw, flag)).href],
+  '--user': ['user', text],
+  '--password': ['password', text],
+  '--pid': ['pid', rounded],
+};
+
+const USAGE = '--seconds S --connections N --external URL --user U --password P --pid PID';
 
 // -------------------------------------------------------------- requests
 
@@ -222,19 +221,11 @@ async function drive(target: Target, maker: RequestMaker, connections: number, m
   }
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length === 0 ? NaN : s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
 function percentile(sorted: readonly number[], p: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : NaN;
 }
 
-const fmt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
 const msf = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(1)} ms` : 'n/a');
-const mib = (octets: number): string => `${(octets / 2 ** 20).toFixed(1)} MiB`;
 const maxRssMiB = (): number => process.resourceUsage().maxRSS / 1024;
 
 function describe(name: string, t: Tally): { p99: number } {
@@ -309,7 +300,7 @@ async function bigRequest(target: Target, maker: RequestMaker, pid: number | und
 // ------------------------------------------------------------------ main
 
 async function main(): Promise<void> {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = parseArgs<Opts>(process.argv.slice(2), { seconds: 10, connections: 50, user: 'demo', password: 'demo' }, FLAGS, USAGE);
   const started = performance.now();
   const sliceMs = Math.min(SLICE_MS, opts.seconds * 1000);
   const slices = Math.max(1, Math.round((opts.seconds * 1000) / sliceMs));

@@ -28,6 +28,7 @@ import { decodeMms, encodeMms, type MmsPdu } from '../protocol/mms/index.js';
 import { decodeUserData, encodeUserData } from '../protocol/wdp/index.js';
 import { decodePush, encodePush, type MultipartEntry } from '../protocol/wsp/index.js';
 import { loadHexFixtures, parseHex, type FixtureKind, type HexFixture } from '../test/helpers/fixtures.js';
+import { parseArgs, type Flags, type Reader } from './harness.js';
 import { iterationSeed, mulberry32, mutate } from './mutate.js';
 
 export const PROTOCOL_ERROR_CODES: ReadonlySet<ProtocolErrorCode> = new Set<ProtocolErrorCode>([
@@ -210,22 +211,17 @@ interface Options {
   from: number;
 }
 
-function parseArgs(argv: readonly string[]): Options {
-  const opts: Options = { iterations: 200_000, seed: 0x5eed, from: 0 };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = (): number => {
-      const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 0) throw new Error(`${arg} needs a non-negative integer`);
-      return v;
-    };
-    if (arg === '--iterations') opts.iterations = value();
-    else if (arg === '--seed') opts.seed = value() >>> 0;
-    else if (arg === '--from') opts.from = value();
-    else throw new Error(`unknown argument ${arg} (use --iterations N --seed S --from I)`);
-  }
-  return opts;
-}
+const count: Reader<number> = (raw, flag) => {
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < 0) throw new Error(`${flag} needs a non-negative integer`);
+  return v;
+};
+
+const FLAGS: Flags<Options> = {
+  '--iterations': ['iterations', count],
+  '--seed': ['seed', (raw, flag) => count(raw, flag) >>> 0],
+  '--from': ['from', count],
+};
 
 const MAX_HEX = 4096;
 
@@ -393,7 +389,7 @@ const HANG_MS = 10_000;
 function main(): void {
   let opts: Options;
   try {
-    opts = parseArgs(process.argv.slice(2));
+    opts = parseArgs<Options>(process.argv.slice(2), { iterations: 200_000, seed: 0x5eed, from: 0 }, FLAGS, '--iterations N --seed S --from I');
   } catch (e) {
     console.error((e as Error).message);
     process.exit(2);

@@ -2,19 +2,30 @@
  * MM7 request codec throughput (protocol/mm7/http.ts): a whole SubmitReq
  * parse (decodeMm7Http: MIME binding + SOAP + <Content href> lookup) and
  * build (encodeMm7Http), for the h.3 SubmitReq with a 100 KB JPEG and for a
- * text-only one, each beside a bare multipart split of the same octets.
+ * text-only one, each beside a bare multipart split of the same octets; and
+ * the MIME binding alone (parseMm7Http, protocol/mm7/binding.ts) over the
+ * same octets, beside the library splitter it is built on.
  *
  *   node dist/bench/mm7.js [--rounds N] [--round-ms MS] [--in-flight N]
  *
- * Method as in bench/pdu.ts and bench/mm7-binding.ts: each benchmark is
- * warmed up, then timed in rounds made of 50 ms slices of the benchmarks of
- * its group taken in turn; rates are the median round, ratios the median of
- * the slices taken side by side (they hold while absolute rates wander on a
- * shared machine).
+ * Method (bench/harness.ts, as bench/pdu.ts): each benchmark is warmed up,
+ * then timed in rounds made of 50 ms slices of the benchmarks of its group
+ * taken in turn; rates are the median round, ratios the median of the
+ * slices taken side by side (they hold while absolute rates wander on a
+ * shared machine). Every operation is awaited, the baselines' too.
  *
- * Baseline: the bare split of bench/mm7-binding.ts, delimiter lines found
- * with Buffer.indexOf, each part cut at its blank line, nested multiparts
- * split the same way; nothing decoded. The floor for any MIME parser.
+ * Rows, over the octets of the request they stand under (bench/baselines.ts):
+ * - MIME binding alone: parseMm7Http, the first stage of decodeMm7Http.
+ * - bare split: delimiter lines found with Buffer.indexOf, each part cut at
+ *   its blank line, nested multiparts split the same way; nothing decoded.
+ *   The floor for any MIME parser.
+ * - bare split + base64: the same, then the image's base64 decoded with
+ *   Buffer#write in 48 KiB slices (the floor for any parser that hands out
+ *   decoded octets).
+ * - mailsplit alone: the library splitter the binding is built on, events
+ *   counted and dropped.
+ * - SOAP-only body: the binding on the request's SOAP envelope alone, sent
+ *   as text/xml.
  *
  * Memory: in two fresh child processes (so one run's freed pages do not
  * serve the other), the 100 KB request is parsed 200 times (--in-flight)
@@ -27,176 +38,46 @@
  * whatever the number in flight).
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { parseMm7Http } from '../protocol/mm7/binding.js';
 import { decodeMm7Http, encodeMm7Http } from '../protocol/mm7/http.js';
-import type { Mm7Envelope } from '../protocol/mm7/model.js';
-import type { MimeEntity } from '../protocol/mm7/mime-types.js';
+import { buildMm7Soap } from '../protocol/mm7/soap.js';
+import { bareSplit, bareSplitDecode, boundaryOf, mailsplitOnly } from './baselines.js';
+import {
+  asyncBench,
+  consume,
+  fmt,
+  footer,
+  header,
+  measure,
+  mib,
+  parseArgs,
+  positiveInt,
+  rate,
+  ROUND_DEFAULTS,
+  ROUND_FLAGS,
+  spread,
+  timeRatio,
+  us,
+  type Bench,
+  type Flags,
+  type Reader,
+  type RoundOpts,
+} from './harness.js';
+import { photoContent, submitEnvelope, textContent } from './submit-req.js';
 
 const TARGET_TEXT_ONLY = 20_000;
 const TARGET_RATIO = 2;
 /** Peak memory growth per parse in flight, in request sizes, that still counts as "proportional to one request". */
 const TARGET_PER_REQUEST = 4;
 
-// ------------------------------------------------------------- messages
-
-/** The h.3 SubmitReq (spec §h.3) as a model; `who` replaces the sender and recipient (bench/accept uses the demo VASP). */
-export function submitEnvelope(
-  transactionId: string,
-  who: { vaspId: string; vasId: string; shortCode: string; to: string } = { vaspId: 'acme', vasId: 'news', shortCode: '12345', to: '+447700900123' },
-): Mm7Envelope {
-  return {
-    release: 'REL-6-MM7-1-4',
-    transactionId,
-    message: {
-      type: 'SubmitReq',
-      mm7Version: '6.8.0',
-      senderIdentification: { vaspId: who.vaspId, vasId: who.vasId, senderAddress: { kind: 'ShortCode', value: who.shortCode } },
-      recipients: { to: [{ kind: 'Number', value: who.to }], cc: [], bcc: [] },
-      serviceCode: 'ARCH-1',
-      messageClass: 'Informational',
-      timeStamp: new Date('2024-05-01T10:00:00Z'),
-      expiryDate: { relative: 'P2D' },
-      deliveryReport: true,
-      readReply: false,
-      priority: 'Normal',
-      subject: 'Archive test',
-      distributionIndicator: true,
-      content: { href: 'cid:mms-content@acme', allowAdaptations: true },
-    },
-  };
-}
-
-/** Text-only content: one text/plain entity. */
-export function textContent(): MimeEntity {
-  return { mediaType: 'text/plain', params: { charset: 'utf-8' }, contentLocation: 'text.txt', headers: [], body: Buffer.from('Your ticket code is 4711. Show this message at the gate.') };
-}
-
-/** Text + a JPEG of `size` random octets (incompressible, as a real JPEG), in a multipart/mixed as h.3. */
-export function photoContent(size: number): MimeEntity {
-  return {
-    mediaType: 'multipart/mixed',
-    params: {},
-    headers: [],
-    parts: [
-      { mediaType: 'text/plain', params: { charset: 'utf-8' }, contentId: 't1@acme', contentLocation: 'hello.txt', headers: [], body: Buffer.from('Hello from the archive test.') },
-      { mediaType: 'image/jpeg', params: {}, contentId: 'i1@acme', contentLocation: 'photo.jpg', headers: [], body: randomBytes(size) },
-    ],
-  };
-}
-
-// -------------------------------------------------------------- baseline
-
-interface Slice {
-  headers: Buffer;
-  body: Buffer;
-}
-
-const BOUNDARY_PARAM = /boundary\s*=\s*"?([^";\r\n]+)"?/i;
-
-/** bench/mm7-binding.ts's bare split: delimiter lines found with indexOf, each part cut at its blank line, nested multiparts split too. */
-function bareSplit(body: Buffer, boundary: string, out: Slice[] = []): Slice[] {
-  const delimiter = Buffer.from(`--${boundary}`, 'latin1');
-  let at = body.indexOf(delimiter);
-  while (at >= 0) {
-    const lineEnd = body.indexOf(0x0a, at);
-    if (lineEnd < 0 || body[at + delimiter.length] === 0x2d) break;
-    let next = body.indexOf(delimiter, lineEnd);
-    while (next > 0 && body[next - 1] !== 0x0a) next = body.indexOf(delimiter, next + 1);
-    if (next < 0) break;
-    const part = body.subarray(lineEnd + 1, next - 2);
-    const blank = part.indexOf('\r\n\r\n');
-    const headers = part.subarray(0, blank);
-    const inner = BOUNDARY_PARAM.exec(headers.toString('latin1'));
-    if (inner?.[1]) bareSplit(part.subarray(blank + 4), inner[1], out);
-    else out.push({ headers, body: part.subarray(blank + 4) });
-    at = next;
-  }
-  return out;
-}
-
-// --------------------------------------------------------------- harness
-
-interface Bench {
-  name: string;
-  /** One operation; returns a number so the work cannot be optimised away. */
-  op: () => number | Promise<number>;
-  batch: number;
-  rates: number[];
-  sliceMs: number[];
-}
-
-let sink = 0;
-
-function bench(name: string, op: () => number | Promise<number>): Bench {
-  return { name, op, batch: 1, rates: [], sliceMs: [] };
-}
-
-async function run(b: Bench): Promise<void> {
-  const r = b.op();
-  sink += typeof r === 'number' ? r : await r;
-}
-
-async function warmUp(b: Bench, ms: number): Promise<void> {
-  const start = performance.now();
-  let n = 0;
-  while (performance.now() - start < ms) {
-    await run(b);
-    n++;
-  }
-  b.batch = Math.max(1, Math.round(5 / ((performance.now() - start) / n)));
-}
-
-async function slice(b: Bench, ms: number): Promise<[number, number]> {
-  const start = performance.now();
-  let ops = 0;
-  let elapsed = 0;
-  do {
-    for (let i = 0; i < b.batch; i++) await run(b);
-    ops += b.batch;
-    elapsed = performance.now() - start;
-  } while (elapsed < ms);
-  b.sliceMs.push(elapsed / ops);
-  return [ops, elapsed];
-}
-
-const SLICE_MS = 50;
-
-/** One round: every benchmark of the group runs for `ms` in all, in 50 ms slices taken in turn (order reversed every other turn). */
-async function round(benches: readonly Bench[], ms: number): Promise<void> {
-  const ops = benches.map(() => 0);
-  const time = benches.map(() => 0);
-  const turns = Math.max(1, Math.round(ms / SLICE_MS));
-  for (let turn = 0; turn < turns; turn++) {
-    for (let k = 0; k < benches.length; k++) {
-      const i = turn % 2 === 0 ? k : benches.length - 1 - k;
-      const [n, t] = await slice(benches[i]!, SLICE_MS);
-      ops[i]! += n;
-      time[i]! += t;
-    }
-  }
-  benches.forEach((b, i) => b.rates.push((ops[i]! * 1000) / time[i]!));
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-/** Median over the slices taken side by side of a's time per operation divided by b's. */
-function timeRatio(a: Bench, b: Bench): number {
-  return median(a.sliceMs.map((t, i) => t / b.sliceMs[i]!));
-}
-
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
-const mb = (octets: number): string => `${(octets / 2 ** 20).toFixed(1)} MiB`;
-
 // ---------------------------------------------------------------- memory
 
+type MemoryMode = 'concurrent' | 'sequential';
+
 interface MemoryResult {
-  mode: 'concurrent' | 'sequential';
+  mode: MemoryMode;
   n: number;
   bodyOctets: number;
   ms: number;
@@ -212,12 +93,12 @@ interface MemoryResult {
  * are dropped as they resolve, so what is measured is the parser's working
  * memory for the requests in flight.
  */
-async function memoryChild(mode: 'concurrent' | 'sequential', n: number): Promise<void> {
+async function memoryChild(mode: MemoryMode, n: number): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('run the memory child with --expose-gc');
   const { contentType, body } = await encodeMm7Http(submitEnvelope('vasp-tx-0001'), photoContent(100 * 1024));
   const parse = async (): Promise<number> => (await decodeMm7Http(contentType, body)).content?.parts?.length ?? 0;
-  for (let i = 0; i < 50; i++) sink += await parse();
+  for (let i = 0; i < 50; i++) consume(await parse());
   gc();
   await new Promise((r) => setTimeout(r, 20));
   gc();
@@ -233,11 +114,11 @@ async function memoryChild(mode: 'concurrent' | 'sequential', n: number): Promis
   const start = performance.now();
   if (mode === 'concurrent') {
     const all: Array<Promise<void>> = [];
-    for (let i = 0; i < n; i++) all.push(parse().then((k) => ((sink += k), sample())));
+    for (let i = 0; i < n; i++) all.push(parse().then((k) => (consume(k), sample())));
     await Promise.all(all);
   } else {
     for (let i = 0; i < n; i++) {
-      sink += await parse();
+      consume(await parse());
       sample();
     }
   }
@@ -256,7 +137,7 @@ async function memoryChild(mode: 'concurrent' | 'sequential', n: number): Promis
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
-function runMemoryChild(mode: 'concurrent' | 'sequential', n: number): Promise<MemoryResult> {
+function runMemoryChild(mode: MemoryMode, n: number): Promise<MemoryResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--memory-child', mode, '--in-flight', String(n)], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -275,48 +156,35 @@ function runMemoryChild(mode: 'concurrent' | 'sequential', n: number): Promise<M
   });
 }
 
+
 // ------------------------------------------------------------------ main
 
-interface Opts {
-  rounds: number;
-  roundMs: number;
+interface Opts extends RoundOpts {
   inFlight: number;
-  memoryChild?: 'concurrent' | 'sequential';
+  memoryChild?: MemoryMode;
 }
 
-function parseArgs(argv: readonly string[]): Opts {
-  const opts: Opts = { rounds: 3, roundMs: 1000, inFlight: 200 };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const raw = argv[++i] ?? '';
-    if (arg === '--memory-child') {
-      if (raw !== 'concurrent' && raw !== 'sequential') throw new Error('--memory-child takes concurrent or sequential');
-      opts.memoryChild = raw;
-      continue;
-    }
-    const v = Number(raw);
-    if (!Number.isInteger(v) || v < 1) throw new Error(`${arg} needs a positive integer`);
-    if (arg === '--rounds') opts.rounds = v;
-    else if (arg === '--round-ms') opts.roundMs = v;
-    else if (arg === '--in-flight') opts.inFlight = v;
-    else throw new Error(`unknown argument ${arg} (use --rounds N --round-ms MS --in-flight N)`);
-  }
-  return opts;
-}
+const memoryMode: Reader<MemoryMode> = (raw) => {
+  if (raw !== 'concurrent' && raw !== 'sequential') throw new Error('--memory-child takes concurrent or sequential');
+  return raw;
+};
+
+const FLAGS: Flags<Opts> = { ...ROUND_FLAGS, '--in-flight': ['inFlight', positiveInt], '--memory-child': ['memoryChild', memoryMode] };
 
 async function main(): Promise<void> {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = parseArgs<Opts>(process.argv.slice(2), { ...ROUND_DEFAULTS, inFlight: 200 }, FLAGS, '--rounds N --round-ms MS --in-flight N');
   if (opts.memoryChild) return memoryChild(opts.memoryChild, opts.inFlight);
-  const { rounds, roundMs } = opts;
   const started = performance.now();
 
   const env = submitEnvelope('vasp-tx-0001');
+  const soap = buildMm7Soap(env);
   const photo = photoContent(100 * 1024);
   const text = textContent();
   const big = await encodeMm7Http(env, photo);
   const small = await encodeMm7Http(env, text);
-  const bigBoundary = BOUNDARY_PARAM.exec(big.contentType)?.[1] ?? '';
-  const smallBoundary = BOUNDARY_PARAM.exec(small.contentType)?.[1] ?? '';
+  const bigBoundary = boundaryOf(big.contentType);
+  const smallBoundary = boundaryOf(small.contentType);
+  const soapType = 'text/xml; charset="utf-8"';
 
   // Check what is measured before measuring it.
   const image = photo.parts![1]!.body!;
@@ -326,48 +194,51 @@ async function main(): Promise<void> {
   }
   const smallBack = await decodeMm7Http(small.contentType, small.body);
   if (!smallBack.content?.body?.equals(text.body!) || smallBack.envelope.message.type !== 'SubmitReq') throw new Error('the text-only SubmitReq does not decode back');
+  const binding = await parseMm7Http(big.contentType, big.body);
+  if (binding.soap !== soap || !binding.content?.parts?.[1]?.body?.equals(image)) throw new Error('the MIME binding alone does not parse the 100 KB SubmitReq back');
+  if ((await parseMm7Http(soapType, Buffer.from(soap))).soap !== soap) throw new Error('the MIME binding does not parse the SOAP-only body back');
   if (bareSplit(big.body, bigBoundary).length !== 3) throw new Error('the bare split does not find the 3 leaves of the 100 KB SubmitReq');
+  if (!bareSplitDecode(big.body, bigBoundary, 2).equals(image)) throw new Error('the bare split + base64 decode does not find the image');
   if (bareSplit(small.body, smallBoundary).length !== 2) throw new Error('the bare split does not find the 2 parts of the text-only SubmitReq');
 
   const benches = {
-    parseBig: bench(`parse SubmitReq + 100 KB JPEG (${fmt(big.body.length)} octets)`, async () => (await decodeMm7Http(big.contentType, big.body)).content?.parts?.length ?? 0),
-    splitBig: bench('  baseline: bare split (indexOf), same octets', () => bareSplit(big.body, bigBoundary).length),
-    parseSmall: bench(`parse text-only SubmitReq (${fmt(small.body.length)} octets)`, async () => (await decodeMm7Http(small.contentType, small.body)).content?.body?.length ?? 0),
-    splitSmall: bench('  baseline: bare split (indexOf), same octets', () => bareSplit(small.body, smallBoundary).length),
-    buildBig: bench('build SubmitReq + 100 KB JPEG', async () => (await encodeMm7Http(env, photo)).body.length),
-    buildSmall: bench('build text-only SubmitReq', async () => (await encodeMm7Http(env, text)).body.length),
+    parseBig: asyncBench(`parse SubmitReq + 100 KB JPEG (${fmt(big.body.length)} octets)`, async () => (await decodeMm7Http(big.contentType, big.body)).content?.parts?.length ?? 0),
+    bindingBig: asyncBench('  MIME binding alone (parseMm7Http), same octets', async () => (await parseMm7Http(big.contentType, big.body)).attachments.length),
+    splitBig: asyncBench('  baseline: bare split (indexOf), same octets', () => bareSplit(big.body, bigBoundary).length),
+    splitDecodeBig: asyncBench('  baseline: bare split + base64 decode', () => bareSplitDecode(big.body, bigBoundary, 2).length),
+    mailsplitBig: asyncBench('  mailsplit Splitter alone, same octets', () => mailsplitOnly(big.contentType, big.body)),
+    parseSmall: asyncBench(`parse text-only SubmitReq (${fmt(small.body.length)} octets)`, async () => (await decodeMm7Http(small.contentType, small.body)).content?.body?.length ?? 0),
+    splitSmall: asyncBench('  baseline: bare split (indexOf), same octets', () => bareSplit(small.body, smallBoundary).length),
+    soapOnly: asyncBench(`MIME binding alone, SOAP-only body (${fmt(soap.length)} octets)`, async () => (await parseMm7Http(soapType, Buffer.from(soap))).soap.length),
+    buildBig: asyncBench('build SubmitReq + 100 KB JPEG', async () => (await encodeMm7Http(env, photo)).body.length),
+    buildSmall: asyncBench('build text-only SubmitReq', async () => (await encodeMm7Http(env, text)).body.length),
   };
   // Interleaved within a group (side-by-side ratios); groups run apart, so the
   // 100 KB bodies' garbage is not collected in the small parses' time.
   const groups: Bench[][] = [
-    [benches.parseBig, benches.splitBig],
-    [benches.parseSmall, benches.splitSmall],
+    [benches.parseBig, benches.bindingBig, benches.splitBig, benches.splitDecodeBig, benches.mailsplitBig],
+    [benches.parseSmall, benches.splitSmall, benches.soapOnly],
     [benches.buildBig, benches.buildSmall],
   ];
 
-  console.log(`node ${process.version}, ${rounds} rounds of ${roundMs} ms per benchmark, median reported; one core (single thread)`);
-  for (const group of groups) {
-    for (const b of group) await warmUp(b, 250);
-    for (let r = 0; r < rounds; r++) await round(group, roundMs);
-  }
+  console.log(`${header(opts)}; one core (single thread)`);
+  await measure(groups, opts);
 
-  const rate = (b: Bench): number => median(b.rates);
-  const spread = (b: Bench): string => {
-    const lo = Math.min(...b.rates);
-    const hi = Math.max(...b.rates);
-    return `±${(((hi - lo) / 2 / rate(b)) * 100).toFixed(1)}%`;
-  };
-  const us = (b: Bench): string => `${(1e6 / rate(b)).toFixed(1)} µs`;
   console.log('');
   for (const b of Object.values(benches)) console.log(`${b.name.padEnd(52)} ${fmt(rate(b)).padStart(10)} ops/s ${us(b).padStart(11)}  (${spread(b)})`);
 
   const bigRatio = timeRatio(benches.parseBig, benches.splitBig);
+  const bindingRatio = timeRatio(benches.bindingBig, benches.splitBig);
+  const bindingVsDecode = timeRatio(benches.bindingBig, benches.splitDecodeBig);
+  const library = timeRatio(benches.mailsplitBig, benches.bindingBig);
   const smallRatio = timeRatio(benches.parseSmall, benches.splitSmall);
   const textRate = rate(benches.parseSmall);
   const verdict = (ok: boolean): string => (ok ? 'PASS' : 'FAIL');
   console.log('');
   console.log(`100 KB SubmitReq: parse ${fmt(rate(benches.parseBig))}/s, build ${fmt(rate(benches.buildBig))}/s, bare split ${fmt(rate(benches.splitBig))}/s`);
   console.log(`  parse / bare split time: ${bigRatio.toFixed(1)}x (target ≤ ${TARGET_RATIO}x: ${verdict(bigRatio <= TARGET_RATIO)})`);
+  console.log(`  MIME binding alone / bare split time: ${bindingRatio.toFixed(1)}x, / (bare split + base64): ${bindingVsDecode.toFixed(1)}x (for context)`);
+  console.log(`  mailsplit's share of a MIME binding parse: ${(library * 100).toFixed(0)}%`);
   console.log(`text-only SubmitReq: parse ${fmt(textRate)}/s, build ${fmt(rate(benches.buildSmall))}/s, bare split ${fmt(rate(benches.splitSmall))}/s`);
   console.log(`  parse / bare split time: ${smallRatio.toFixed(1)}x (for context)`);
   console.log(`  parse rate: ${fmt(textRate)}/s (target ≥ ${fmt(TARGET_TEXT_ONLY)}/s on one core: ${verdict(textRate >= TARGET_TEXT_ONLY)})`);
@@ -380,7 +251,7 @@ async function main(): Promise<void> {
   console.log(`memory: ${opts.inFlight} parses of the 100 KB SubmitReq (${fmt(con.bodyOctets)} octets), peak growth over the settled state (fresh process each)`);
   for (const m of [seq, con]) {
     const label = m.mode === 'concurrent' ? `all ${m.n} at once (Promise.all)` : 'one at a time';
-    console.log(`  ${label.padEnd(30)} RSS +${mb(m.rss).padStart(9)}  heapUsed +${mb(m.heapUsed).padStart(9)}  external +${mb(m.external).padStart(9)}  (${m.ms.toFixed(0)} ms)`);
+    console.log(`  ${label.padEnd(30)} RSS +${mib(m.rss).padStart(9)}  heapUsed +${mib(m.heapUsed).padStart(9)}  external +${mib(m.external).padStart(9)}  (${m.ms.toFixed(0)} ms)`);
   }
   const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(1)}x` : 'n/a');
   console.log(`  at once / one at a time: RSS ${ratio(con.rss, seq.rss)}, heapUsed ${ratio(con.heapUsed, seq.heapUsed)}, heap+external ${ratio(total(con), total(seq))}`);
@@ -389,8 +260,7 @@ async function main(): Promise<void> {
     `  heap+external per parse in flight: ${fmt(total(con) / con.n / 1024)} KiB = ${perRequest.toFixed(1)}x the request ` +
       `(target ≤ ${TARGET_PER_REQUEST}x, i.e. proportional to one request: ${verdict(perRequest <= TARGET_PER_REQUEST)})`,
   );
-  console.log(`(${((performance.now() - started) / 1000).toFixed(1)} s, checksum ${sink % 1000})`);
+  console.log(footer(started));
 }
 
-// bench/accept.ts imports the messages above; only a direct run measures.
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();
+await main();

@@ -115,6 +115,16 @@ export function splice(a: Uint8Array, b: Uint8Array, rng: Rng): Buffer {
   return Buffer.concat([a.subarray(0, pick(rng, a.length + 1)), b.subarray(pick(rng, b.length + 1))]);
 }
 
+/** The mutations mutate() picks from by index: their order is part of every seed's replay. */
+const MUTATIONS: ReadonlyArray<(b: Buffer, rng: Rng, others: readonly Uint8Array[]) => Buffer> = [
+  flipBits,
+  truncate,
+  inflateLength,
+  insertOctets,
+  deleteOctets,
+  (b, rng, others) => splice(b, others.length > 0 ? choose(rng, others) : b, rng),
+];
+
 /**
  * One mutation of `input`, picked at random; a quarter of the time two or
  * three are stacked. `others` are splice partners (other fixtures); without
@@ -123,26 +133,6 @@ export function splice(a: Uint8Array, b: Uint8Array, rng: Rng): Buffer {
 export function mutate(input: Uint8Array, rng: Rng, others: readonly Uint8Array[] = []): Buffer {
   const rounds = rng() < 0.25 ? 2 + pick(rng, 2) : 1;
   let b: Buffer = Buffer.from(input);
-  for (let i = 0; i < rounds; i++) {
-    switch (pick(rng, 6)) {
-      case 0:
-        b = flipBits(b, rng);
-        break;
-      case 1:
-        b = truncate(b, rng);
-        break;
-      case 2:
-        b = inflateLength(b, rng);
-        break;
-      case 3:
-        b = insertOctets(b, rng);
-        break;
-      case 4:
-        b = deleteOctets(b, rng);
-        break;
-      default:
-        b = splice(b, others.length > 0 ? choose(rng, others) : b, rng);
-    }
-  }
+  for (let i = 0; i < rounds; i++) b = MUTATIONS[pick(rng, MUTATIONS.length)]!(b, rng, others);
   return b;
 }

@@ -5,8 +5,8 @@
  *   node dist/bench/pdu.js [--rounds N] [--round-ms MS]
  *
  * Each benchmark is warmed up, then timed in rounds of ~1 s (made of 50 ms
- * slices of all benchmarks in turn, see round()); each reports its median
- * round. Ratios come from the slices taken side by side.
+ * slices of all benchmarks in turn, see bench/harness.ts); each reports its
+ * median round. Ratios come from the slices taken side by side.
  *
  * Machines differ, so the headline is also given as a ratio to a baseline
  * measured in the same run: a JSON round trip of the same notification model.
@@ -18,6 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { decodeMms, encodeMms, type MmsPdu, type MNotificationInd, type MRetrieveConf } from '../protocol/mms/index.js';
+import { bench, fmt, footer, header, measure, parseArgs, rate, ROUND_DEFAULTS, ROUND_FLAGS, spread, timeRatio } from './harness.js';
 
 const TARGET_ROUND_TRIPS = 300_000;
 const RATIO_LIMIT = 2;
@@ -37,8 +38,12 @@ function notification(): MNotificationInd {
   };
 }
 
-/** An M-Retrieve.conf with a multipart.related body: SMIL, text, one image of `imageSize` random octets. */
+/**
+ * An M-Retrieve.conf with the h.1 notification's sender, subject and class,
+ * and a multipart.related body: SMIL, text, one image of `imageSize` random octets.
+ */
 function retrieveConf(imageSize: number): MRetrieveConf {
+  const { from, subject, messageClass } = notification();
   const smil =
     '<smil><head><layout><root-layout width="320" height="480"/><region id="Image" top="0" height="80%"/>' +
     '<region id="Text" top="80%" height="20%"/></layout></head><body><par dur="5000ms">' +
@@ -49,10 +54,10 @@ function retrieveConf(imageSize: number): MRetrieveConf {
     mmsVersion: '1.2',
     messageId: 'm-20240501-000123',
     date: new Date(1_700_000_000_000),
-    from: { text: '+4475550123/TYPE=PLMN' },
+    from,
     to: [{ text: '+4475550999/TYPE=PLMN' }],
-    subject: { text: 'Photo', charset: 106 },
-    messageClass: 'Personal',
+    subject,
+    messageClass,
     priority: 'Normal',
     contentType: {
       mediaType: 'application/vnd.wap.multipart.related',
@@ -78,100 +83,8 @@ function retrieveConf(imageSize: number): MRetrieveConf {
   };
 }
 
-interface Bench {
-  name: string;
-  /** One operation; returns a number so the work cannot be optimised away. */
-  op: () => number;
-  /** Operations per batch, set during warm-up so a batch lasts ~5 ms. */
-  batch: number;
-  /** Operations per second of each round. */
-  rates: number[];
-  /** Milliseconds per operation in each slice, for ratios between benchmarks. */
-  sliceMs: number[];
-}
-
-let sink = 0;
-
-function bench(name: string, op: () => number): Bench {
-  return { name, op, batch: 1, rates: [], sliceMs: [] };
-}
-
-function warmUp(b: Bench, ms: number): void {
-  const start = performance.now();
-  let n = 0;
-  while (performance.now() - start < ms) {
-    sink += b.op();
-    n++;
-  }
-  const perOp = (performance.now() - start) / n;
-  b.batch = Math.max(1, Math.round(5 / perOp));
-}
-
-/** Runs whole batches for about `ms`; returns [operations, milliseconds]. */
-function slice(b: Bench, ms: number): [number, number] {
-  const start = performance.now();
-  let ops = 0;
-  let elapsed = 0;
-  do {
-    for (let i = 0; i < b.batch; i++) sink += b.op();
-    ops += b.batch;
-    elapsed = performance.now() - start;
-  } while (elapsed < ms);
-  b.sliceMs.push(elapsed / ops);
-  return [ops, elapsed];
-}
-
-const SLICE_MS = 50;
-
-/**
- * One round: every benchmark runs for `ms` in all, in slices of 50 ms taken
- * in turn (order reversed every other turn). A load spike on this shared
- * machine then hits all benchmarks alike, and the slices taken side by side
- * give ratios that hold even while absolute rates wander.
- */
-function round(benches: readonly Bench[], ms: number): void {
-  const ops = benches.map(() => 0);
-  const time = benches.map(() => 0);
-  const turns = Math.max(1, Math.round(ms / SLICE_MS));
-  for (let turn = 0; turn < turns; turn++) {
-    for (let k = 0; k < benches.length; k++) {
-      const i = turn % 2 === 0 ? k : benches.length - 1 - k;
-      const [n, t] = slice(benches[i]!, SLICE_MS);
-      ops[i]! += n;
-      time[i]! += t;
-    }
-  }
-  benches.forEach((b, i) => b.rates.push((ops[i]! * 1000) / time[i]!));
-}
-
-/** Median over the slices taken side by side of a's time per operation divided by b's. */
-function timeRatio(a: Bench, b: Bench): number {
-  return median(a.sliceMs.map((t, i) => t / b.sliceMs[i]!));
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-function parseArgs(argv: readonly string[]): { rounds: number; roundMs: number } {
-  const opts = { rounds: 3, roundMs: 1000 };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const v = Number(argv[++i]);
-    if (!Number.isInteger(v) || v < 1) throw new Error(`${arg} needs a positive integer`);
-    if (arg === '--rounds') opts.rounds = v;
-    else if (arg === '--round-ms') opts.roundMs = v;
-    else throw new Error(`unknown argument ${arg} (use --rounds N --round-ms MS)`);
-  }
-  return opts;
-}
-
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
-
-function main(): void {
-  const { rounds, roundMs } = parseArgs(process.argv.slice(2));
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2), ROUND_DEFAULTS, ROUND_FLAGS, '--rounds N --round-ms MS');
   const started = performance.now();
 
   const notif = notification();
@@ -210,16 +123,9 @@ function main(): void {
   };
   const all = Object.values(benches);
 
-  console.log(`node ${process.version}, ${rounds} rounds of ${roundMs} ms per benchmark, median reported`);
-  for (const b of all) warmUp(b, 250);
-  for (let r = 0; r < rounds; r++) round(all, roundMs);
+  console.log(header(opts));
+  await measure([all], opts);
 
-  const rate = (b: Bench): number => median(b.rates);
-  const spread = (b: Bench): string => {
-    const lo = Math.min(...b.rates);
-    const hi = Math.max(...b.rates);
-    return `±${(((hi - lo) / 2 / rate(b)) * 100).toFixed(1)}%`;
-  };
   console.log('');
   for (const b of all) console.log(`${b.name.padEnd(58)} ${fmt(rate(b)).padStart(12)} ops/s  (${spread(b)})`);
 
@@ -234,8 +140,8 @@ function main(): void {
   const ratioOk = ratio < RATIO_LIMIT;
   console.log(`ratio 300KB:3KB decode = ${ratio.toFixed(2)} (limit ${RATIO_LIMIT.toFixed(2)}) ${ratioOk ? 'PASS' : 'FAIL'}`);
   console.log(`target ${TARGET_ROUND_TRIPS}/s: ${rt >= TARGET_ROUND_TRIPS ? 'PASS' : 'FAIL'}`);
-  console.log(`(${((performance.now() - started) / 1000).toFixed(1)} s, checksum ${sink % 1000})`);
+  console.log(footer(started));
   if (!ratioOk) process.exitCode = 1;
 }
 
-main();
+await main();

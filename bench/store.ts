@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { NewMessage } from '../src/mmsc/model.js';
 import { Db1 } from '../src/store/db1.js';
+import { fmt, median, parseArgs, positiveInt, text, type Flags } from './harness.js';
 
 interface Opts {
   n: number;
@@ -28,24 +29,7 @@ interface Opts {
   dir: string;
 }
 
-function parseArgs(argv: readonly string[]): Opts {
-  const opts: Opts = { n: 1000, batch: 50, rounds: 3, dir: tmpdir() };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const raw = argv[++i] ?? '';
-    if (arg === '--dir') {
-      opts.dir = raw;
-      continue;
-    }
-    const v = Number(raw);
-    if (!Number.isInteger(v) || v < 1) throw new Error(`${arg} needs a positive integer`);
-    if (arg === '--n') opts.n = v;
-    else if (arg === '--batch') opts.batch = v;
-    else if (arg === '--rounds') opts.rounds = v;
-    else throw new Error(`unknown argument ${arg} (use --n N --batch B --rounds R --dir DIR)`);
-  }
-  return opts;
-}
+const FLAGS: Flags<Opts> = { '--n': ['n', positiveInt], '--batch': ['batch', positiveInt], '--rounds': ['rounds', positiveInt], '--dir': ['dir', text] };
 
 const CONTENT = Buffer.alloc(1024, 0x5a);
 
@@ -96,16 +80,8 @@ async function run(opts: Opts, batched: boolean): Promise<Run> {
   }
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
-
 async function main(): Promise<void> {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = parseArgs<Opts>(process.argv.slice(2), { n: 1000, batch: 50, rounds: 3, dir: tmpdir() }, FLAGS, '--n N --batch B --rounds R --dir DIR');
   console.log(`node ${process.version}, DB1 under ${opts.dir}: ${opts.n} accepts of 1 KB, ${opts.rounds} rounds, median reported`);
   const batched: Run[] = [];
   const single: Run[] = [];
