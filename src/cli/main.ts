@@ -20,7 +20,7 @@ export interface MainOptions {
 
 export function buildProgram(io: CliStreams): Command {
   const program = new Command('mmsc')
-    .description('MMS gateway tools: MMS PDUs, WAP pushes and SMS user data, decoded, encoded and annotated')
+    .description('An MMS-C (MM7, MM1, WAP push) and the tools a test lab uses around it: PDU codecs, a VASP client and simulator')
     .exitOverride()
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
