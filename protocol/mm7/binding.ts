@@ -5,11 +5,13 @@
  * message content that `<Content href="cid:…">` names.
  *
  * Parsing splits with mailparser's splitter (@zone-eu/mailsplit) and
- * decodes with libmime, libqp and libbase64; building uses nodemailer's
- * MimeNode. Pure: no I/O, no config, no clock (nodemailer's constructor
- * reads the clock for a Date header that this module never emits). Output
- * is byte-for-byte repeatable when the caller names the boundaries;
- * otherwise nodemailer draws random ones.
+ * decodes with libmime, libqp and libbase64 (base64.ts); building uses
+ * nodemailer's MimeNode. A body can be parsed while it arrives (an async
+ * iterable of chunks, e.g. the request): it is never held whole, a base64
+ * part is decoded as its text comes. Pure: no I/O of its own, no config, no
+ * clock (nodemailer's constructor reads the clock for a Date header that
+ * this module never emits). Output is byte-for-byte repeatable when the
+ * caller names the boundaries; otherwise nodemailer draws random ones.
  *
  * Decisions, for the peers seen in the wild (§a.2 "be lenient"):
  * - A missing closing delimiter is tolerated when the data is otherwise
@@ -28,14 +30,17 @@
  */
 import { Splitter } from '@zone-eu/mailsplit';
 import type { MimeNode as SplitNode, SplitterChunk } from '@zone-eu/mailsplit';
-import libbase64 from 'libbase64';
 import libmime from 'libmime';
 import libqp from 'libqp';
 import type { EventEmitter } from 'node:events';
 import { TextDecoder } from 'node:util';
 import MimeNode from 'nodemailer/lib/mime-node';
 import { ProtocolError } from '../errors.js';
+import { Base64Decoder } from './base64.js';
+import { BodySource, type HttpBody } from './body-source.js';
 import type { MimeEntity } from './mime-types.js';
+
+export type { HttpBody } from './body-source.js';
 
 export interface Mm7HttpMessage {
   /** The SOAP envelope text (decoded to a JS string from its charset; UTF-8 default). */
@@ -62,6 +67,14 @@ export interface BindingLimits {
   maxDepth: number;
 }
 
+export interface BodyOptions {
+  /**
+   * For a body still arriving: its length when known beforehand (the
+   * Content-Length), so that a decoded part's buffer is sized once.
+   */
+  expectedOctets?: number;
+}
+
 export const DEFAULT_LIMITS: Readonly<BindingLimits> = Object.freeze({
   // 17× the largest OMA content class (600 KB, spec §g.1) after base64's 4/3:
   // room for vendor extensions without letting one request take a worker's memory.
@@ -80,29 +93,56 @@ const SOAP_TYPES: ReadonlySet<string> = new Set(['text/xml', 'application/soap+x
 const MAX_HEAD_OCTETS = 64 * 1024;
 /** The body is fed to the splitter in slices, so an abort leaves at most one slice to scan. */
 const WRITE_SLICE = 64 * 1024;
-/**
- * Strings longer than ~128 KiB are allocated in V8's large-object space,
- * measured 30-40× slower per octet than smaller ones on the bench machine:
- * base64 text is turned into strings at most this long.
- */
-const STRING_SLICE = 48 * 1024;
 
 // ---------------------------------------------------------------- parsing
 
-export async function parseMm7Http(contentType: string, body: Buffer, limits: Partial<BindingLimits> = {}): Promise<Mm7HttpMessage> {
+/**
+ * `body` is the HTTP body: one buffer, the chunks it was read in, or an
+ * async iterable of them while it arrives (a request). Chunks are parsed
+ * as they come and never joined (only a SOAP-only body is, to be decoded as
+ * text); a part's base64 is decoded as it arrives, so the body can go while
+ * it is read. Decoded parts do not share memory with `body`.
+ *
+ * The errors are those of a body read whole before being parsed, in that
+ * order: the body's own failure (its iterator threw, e.g. the server's
+ * size limit), then BAD_LENGTH, then what parsing found. After an error the
+ * rest of a body still arriving is read, to rank it.
+ */
+export async function parseMm7Http(contentType: string, body: HttpBody, limits: Partial<BindingLimits> = {}, opts: BodyOptions = {}): Promise<Mm7HttpMessage> {
   const lim: BindingLimits = {
     maxBodyOctets: limits.maxBodyOctets ?? DEFAULT_LIMITS.maxBodyOctets,
     maxParts: limits.maxParts ?? DEFAULT_LIMITS.maxParts,
     maxDepth: limits.maxDepth ?? DEFAULT_LIMITS.maxDepth,
   };
-  if (body.length > lim.maxBodyOctets) {
-    throw new ProtocolError('BAD_LENGTH', 'body', `${body.length} octets, more than the limit of ${lim.maxBodyOctets}`, lim.maxBodyOctets);
+  const source = new BodySource(body);
+  try {
+    // (what is expected beyond the limit is never read)
+    return await parseBody(contentType, source, lim, Math.min(source.length ?? opts.expectedOctets ?? 0, lim.maxBodyOctets));
+  } catch (err) {
+    if (!source.failure) await source.drain();
+    if (source.failure) throw source.failure.error;
+    if (source.total > lim.maxBodyOctets) throw tooLong(source.total, lim);
+    throw err;
   }
+}
+
+function tooLong(octets: number, lim: BindingLimits): ProtocolError {
+  return new ProtocolError('BAD_LENGTH', 'body', `${octets} octets, more than the limit of ${lim.maxBodyOctets}`, lim.maxBodyOctets);
+}
+
+async function parseBody(contentType: string, source: BodySource, lim: BindingLimits, expected: number): Promise<Mm7HttpMessage> {
+  if (source.length !== undefined && source.length > lim.maxBodyOctets) throw tooLong(source.length, lim);
   const type = parseContentType(contentType);
   if (!type.mediaType) throw new ProtocolError('BAD_VALUE', 'Content-Type', 'no media type');
 
   if (SOAP_TYPES.has(type.mediaType)) {
-    return { soap: decodeText(body, type.params.charset, 'SOAP envelope'), soapMediaType: type.mediaType, attachments: [] };
+    const chunks: Buffer[] = [];
+    for (let chunk; (chunk = await source.next()) !== undefined; ) {
+      if (source.total > lim.maxBodyOctets) throw tooLong(source.total, lim);
+      chunks.push(chunk);
+    }
+    const octets = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, source.total);
+    return { soap: decodeText(octets, type.params.charset, 'SOAP envelope'), soapMediaType: type.mediaType, attachments: [] };
   }
   if (type.mediaType !== 'multipart/related' && type.mediaType !== 'multipart/mixed') {
     throw new ProtocolError('BAD_VALUE', 'Content-Type', `${type.mediaType} is neither a SOAP envelope nor multipart/related`);
@@ -112,7 +152,7 @@ export async function parseMm7Http(contentType: string, body: Buffer, limits: Pa
   // mailsplit ignores a boundary that is not ASCII (RFC 2046 bchars are), as Python does
   if (Buffer.byteLength(boundary) !== boundary.length) throw new ProtocolError('BAD_VALUE', 'Content-Type', `boundary "${boundary}" is not ASCII`);
 
-  const parts = await splitParts(type.mediaType, body, boundary, lim);
+  const parts = await splitParts(type.mediaType, source, boundary, lim, expected);
 
   const rootIndex = findRoot(type.mediaType, parts, type.params.start);
   const root = parts[rootIndex]!;
@@ -167,6 +207,9 @@ interface Pending {
   /** A multipart's nesting level (the HTTP body is 1); a leaf's is its parent's. */
   level: number;
   encoding: string;
+  /** A base64 leaf's body, decoded as it arrives. */
+  decoder?: Base64Decoder;
+  /** Any other leaf's body: the slices the splitter cut (views of the HTTP body). */
   chunks: Buffer[];
   octets: number;
   node: SplitNode;
@@ -175,9 +218,12 @@ interface Pending {
 /**
  * Splits a multipart HTTP body into its top-level entities, children parsed
  * recursively, leaf bodies decoded. The splitter is told the HTTP
- * Content-Type as the header of a synthetic root, then fed the body.
+ * Content-Type as the header of a synthetic root, then fed the body as it
+ * is read, waiting for the splitter when it has enough to do (so a body
+ * still arriving waits in the socket, not here). `expected`: the body's
+ * length if known, else 0.
  */
-function splitParts(mediaType: string, body: Buffer, boundary: string, lim: BindingLimits): Promise<MimeEntity[]> {
+function splitParts(mediaType: string, source: BodySource, boundary: string, lim: BindingLimits, expected: number): Promise<MimeEntity[]> {
   return new Promise((resolve, reject) => {
     const splitter = new Splitter({ ignoreEmbedded: true, maxChildNodes: Math.max(1, lim.maxParts + 1), maxHeadSize: MAX_HEAD_OCTETS });
     const pending = new Map<SplitNode, Pending>();
@@ -187,6 +233,10 @@ function splitParts(mediaType: string, body: Buffer, boundary: string, lim: Bind
     let last: Pending | undefined;
     let count = 0;
     let settled = false;
+    /** Octets of the body the splitter handed out so far: what is left of it is at most `expected` minus these. */
+    let emitted = 0;
+    const closing = new ClosingDelimiterScan(boundary);
+    let lastOctet = -1;
 
     const fail = (err: unknown): void => {
       if (settled) return;
@@ -215,6 +265,7 @@ function splitParts(mediaType: string, body: Buffer, boundary: string, lim: Bind
       }
       parent.entity.parts.push(entity);
       const p: Pending = { entity, level, encoding: node.encoding || '', chunks: [], octets: 0, node };
+      if (!entity.parts && p.encoding === 'base64') p.decoder = new Base64Decoder(Math.max(0, expected - emitted));
       pending.set(node, p);
       (entity.parts ? multiparts : leaves).push(p);
       last = p;
@@ -225,10 +276,13 @@ function splitParts(mediaType: string, body: Buffer, boundary: string, lim: Bind
       try {
         if (chunk.type === 'node') {
           onNode(chunk);
-        } else if (chunk.type === 'body') {
+        } else {
+          emitted += chunk.value.length;
+          if (chunk.type !== 'body') return;
           const p = pending.get(chunk.node);
           if (p && !p.entity.parts) {
-            p.chunks.push(chunk.value);
+            if (p.decoder) p.decoder.push(chunk.value);
+            else p.chunks.push(chunk.value);
             p.octets += chunk.value.length;
           }
         }
@@ -246,13 +300,20 @@ function splitParts(mediaType: string, body: Buffer, boundary: string, lim: Bind
         if (parts.length === 0) {
           throw new ProtocolError('BAD_VALUE', mediaType, `no part: no line is the delimiter "--${boundary}"`);
         }
-        if (!hasClosingDelimiter(body, boundary)) checkComplete(mediaType, body, last);
+        // base64 never fails to decode; checkComplete counts the last part's characters
+        for (const p of leaves) if (p.decoder) p.entity.body = p.decoder.end();
+        if (!closing.found) checkComplete(mediaType, source.total, lastOctet, last);
         for (const p of multiparts) {
           if (p.entity.parts!.length === 0) {
             throw new ProtocolError('BAD_VALUE', p.entity.mediaType, `no part: no line is the delimiter "--${p.entity.params.boundary ?? ''}"`);
           }
         }
-        for (const p of leaves) p.entity.body = decodeTransfer(Buffer.concat(p.chunks, p.octets), p.encoding);
+        for (const p of leaves) {
+          if (p.decoder) continue;
+          p.entity.body = decodeTransfer(p.chunks, p.octets, p.encoding);
+          // the slices are views of the HTTP body: let it go as soon as the caller does
+          p.chunks = [];
+        }
         settled = true;
         resolve(parts);
       } catch (e) {
@@ -260,15 +321,57 @@ function splitParts(mediaType: string, body: Buffer, boundary: string, lim: Bind
       }
     });
 
-    const head = Buffer.from(`Content-Type: ${mediaTypeLine(mediaType, boundary)}\r\n\r\n`, 'utf8');
-    if (body.length <= WRITE_SLICE) {
-      // the splitter takes an event-loop turn per write; for a small body one copy costs less than a turn
-      splitter.end(Buffer.concat([head, body]));
-      return;
-    }
-    splitter.write(head);
-    for (let p = 0; p < body.length; p += WRITE_SLICE) splitter.write(body.subarray(p, p + WRITE_SLICE));
-    splitter.end();
+    /** The next chunk of the body, scanned on its way to the splitter. */
+    const take = async (): Promise<Buffer | undefined> => {
+      const chunk = await source.next();
+      if (chunk) {
+        if (source.total > lim.maxBodyOctets) throw tooLong(source.total, lim);
+        closing.push(chunk);
+        lastOctet = chunk[chunk.length - 1]!;
+      }
+      return chunk;
+    };
+    /** Until the splitter wants more or is gone. */
+    const drained = (): Promise<void> =>
+      new Promise((go) => {
+        const done = (): void => {
+          stream.off('drain', done);
+          stream.off('close', done);
+          go();
+        };
+        stream.on('drain', done);
+        stream.on('close', done);
+      });
+    /** Writes in slices, so an abort leaves at most one slice to scan; false once the split failed. */
+    const write = async (chunk: Buffer): Promise<boolean> => {
+      for (let p = 0; p < chunk.length; p += WRITE_SLICE) {
+        if (settled) return false;
+        if (!splitter.write(p === 0 && chunk.length <= WRITE_SLICE ? chunk : chunk.subarray(p, p + WRITE_SLICE))) await drained();
+      }
+      return !settled;
+    };
+    const feed = async (): Promise<void> => {
+      const head = Buffer.from(`Content-Type: ${mediaTypeLine(mediaType, boundary)}\r\n\r\n`, 'utf8');
+      const first: Buffer[] = [];
+      let firstOctets = 0;
+      let chunk: Buffer | undefined;
+      while (firstOctets <= WRITE_SLICE && (chunk = await take()) !== undefined) {
+        first.push(chunk);
+        firstOctets += chunk.length;
+      }
+      if (settled) return;
+      if (chunk === undefined) {
+        // the splitter takes an event-loop turn per write; for a small body one copy costs less than a turn
+        splitter.end(Buffer.concat([head, ...first], head.length + firstOctets));
+        return;
+      }
+      if (!(await write(head))) return;
+      for (const c of first) if (!(await write(c))) return;
+      first.length = 0;
+      while ((chunk = await take()) !== undefined) if (!(await write(chunk))) return;
+      if (!settled) splitter.end();
+    };
+    feed().catch(fail);
   });
 }
 
@@ -349,13 +452,50 @@ function stripAngles(value: string): string {
   return v.trim();
 }
 
-/** Whether a `--boundary--` line closes the body (RFC 2046 §5.1.1: at a line start, optional blanks after). */
-function hasClosingDelimiter(body: Buffer, boundary: string): boolean {
-  const needle = Buffer.from(`--${boundary}--`, 'latin1');
-  for (let at = body.lastIndexOf(needle); at >= 0; at = body.lastIndexOf(needle, at - 1)) {
-    if (at === 0 || body[at - 1] === 0x0a) return true;
+/**
+ * Whether a `--boundary--` line closes the body (RFC 2046 §5.1.1: at a line
+ * start, optional blanks after), found chunk by chunk as the body is read:
+ * in each chunk, and across the seam with the octets read before it.
+ */
+class ClosingDelimiterScan {
+  found = false;
+  readonly #needle: Buffer;
+  /** The last octets read, as many as the needle has at most (a copy). */
+  #recent = Buffer.alloc(0);
+  /** The octet before #recent; -1 while #recent starts the body. */
+  #before = -1;
+
+  constructor(boundary: string) {
+    this.#needle = Buffer.from(`--${boundary}--`, 'latin1');
   }
-  return false;
+
+  push(chunk: Buffer): void {
+    if (this.found || chunk.length === 0) return;
+    const needle = this.#needle;
+    const n = needle.length;
+    const recent = this.#recent;
+    const atLineStart = (previous: number | undefined): boolean => previous === -1 || previous === 0x0a;
+    if (recent.length > 0) {
+      // one that starts in what was read before and ends in this chunk
+      const seam = Buffer.concat([recent, chunk.subarray(0, n - 1)]);
+      for (let k = Math.max(0, recent.length - n + 1); k < recent.length && k + n <= seam.length; k++) {
+        if (seam.compare(needle, 0, n, k, k + n) === 0 && atLineStart(k > 0 ? seam[k - 1] : this.#before)) {
+          this.found = true;
+          return;
+        }
+      }
+    }
+    for (let at = chunk.indexOf(needle); at >= 0; at = chunk.indexOf(needle, at + 1)) {
+      if (atLineStart(at > 0 ? chunk[at - 1] : recent.length > 0 ? recent[recent.length - 1] : this.#before)) {
+        this.found = true;
+        return;
+      }
+    }
+    const joined = chunk.length >= n ? chunk : Buffer.concat([recent, chunk]);
+    if (joined.length > n) this.#before = joined[joined.length - n - 1]!;
+    else if (joined === chunk && recent.length > 0) this.#before = recent[recent.length - 1]!;
+    this.#recent = Buffer.from(joined.subarray(Math.max(0, joined.length - n)));
+  }
 }
 
 /**
@@ -363,24 +503,18 @@ function hasClosingDelimiter(body: Buffer, boundary: string): boolean {
  * was cut: it ends at a line end, the last part's header block ended, and a
  * base64 last part holds whole quanta.
  */
-function checkComplete(mediaType: string, body: Buffer, last: Pending | undefined): void {
+function checkComplete(mediaType: string, octets: number, lastOctet: number, last: Pending | undefined): void {
   const cut = (detail: string): never => {
-    throw new ProtocolError('TRUNCATED', mediaType, `no closing delimiter and ${detail}`, body.length);
+    throw new ProtocolError('TRUNCATED', mediaType, `no closing delimiter and ${detail}`, octets);
   };
-  if (body.length === 0 || body[body.length - 1] !== 0x0a) cut('the body ends inside a line');
+  if (octets === 0 || lastOctet !== 0x0a) cut('the body ends inside a line');
   if (!last) return;
   const head = last.node.headers ? last.node.headers.headers : false;
   const headText = typeof head === 'string' ? head : head ? head.toString('latin1') : '';
   if (!/(^|\n)\r?\n$/.test(headText)) cut(`the header block of the last part (${last.entity.mediaType}) never ended`);
-  if (last.encoding === 'base64' && !last.entity.parts) {
-    let n = 0;
-    for (const chunk of last.chunks) for (let i = 0; i < chunk.length; i++) if (BASE64_CHAR[chunk[i]!] === 1) n++;
-    if (n % 4 !== 0) cut('the base64 of the last part stops inside a quantum');
-  }
+  // the base64 alphabet and '=' (a decoder counts them as it goes)
+  if (last.decoder && last.decoder.keptOctets % 4 !== 0) cut('the base64 of the last part stops inside a quantum');
 }
-
-const BASE64_CHAR = new Uint8Array(256);
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_') BASE64_CHAR[c.charCodeAt(0)] = 1;
 
 function findRoot(mediaType: string, parts: MimeEntity[], start: string | undefined): number {
   if (start !== undefined && stripAngles(start) !== '') {
@@ -435,74 +569,19 @@ function entitiesInOrder(top: MimeEntity[]): MimeEntity[] {
   return out;
 }
 
-function decodeTransfer(raw: Buffer, encoding: string): Buffer {
+/** A leaf's body from the slices the splitter cut it into: always a buffer of its own. */
+function decodeTransfer(chunks: readonly Buffer[], octets: number, encoding: string): Buffer {
   switch (encoding) {
     case '':
     case '7bit':
     case '8bit':
     case 'binary':
-      return raw;
-    case 'base64':
-      return decodeBase64(raw);
+      return Buffer.concat(chunks as Buffer[], octets);
     case 'quoted-printable':
-      return libqp.decode(raw);
+      return libqp.decode(Buffer.concat(chunks as Buffer[], octets));
     default:
       throw new ProtocolError('UNSUPPORTED', 'Content-Transfer-Encoding', `"${encoding}"`);
   }
-}
-
-/** Base64 text to octets; characters outside the alphabet are skipped, as RFC 2045 §6.8 asks. */
-function decodeBase64(src: Buffer): Buffer {
-  if (src.length <= STRING_SLICE) return libbase64.decode(src.toString('latin1'));
-  return decodeWrappedBase64(src) ?? decodeBase64Slices(src);
-}
-
-/**
- * The usual layout, fast: lines of one width (a multiple of 4) ending in
- * CRLF or LF. Whole lines go to Node's decoder (which skips the line ends)
- * straight into the output; any slice that is not exactly such lines of
- * alphabet characters sends the whole body to decodeBase64Slices.
- */
-function decodeWrappedBase64(src: Buffer): Buffer | undefined {
-  const lf = src.indexOf(0x0a);
-  if (lf <= 0) return undefined;
-  const eol = src[lf - 1] === 0x0d ? 2 : 1;
-  const width = lf + 1 - eol;
-  if (width === 0 || width % 4 !== 0) return undefined;
-  const stride = width + eol;
-  const lines = Math.max(1, Math.floor(STRING_SLICE / stride));
-  const span = stride * lines;
-  const out = Buffer.allocUnsafe(Math.floor((src.length * 3) / 4) + 3);
-  let o = 0;
-  let p = 0;
-  for (; src.length - p > span; p += span) {
-    for (let q = p + stride - 1; q < p + span; q += stride) {
-      if (src[q] !== 0x0a || (eol === 2 && src[q - 1] !== 0x0d)) return undefined;
-    }
-    const n = out.write(src.toString('latin1', p, p + span), o, 'base64');
-    if (n !== (lines * width * 3) / 4) return undefined;
-    o += n;
-  }
-  o += libbase64.decode(src.toString('latin1', p)).copy(out, o);
-  // allocUnsafe: no stale heap octets may stay reachable through .buffer
-  out.fill(0, o);
-  return out.subarray(0, o);
-}
-
-/** Any layout: slices cleaned of non-alphabet characters, quanta carried across slice ends. */
-function decodeBase64Slices(src: Buffer): Buffer {
-  const out: Buffer[] = [];
-  let carry = '';
-  for (let p = 0; p < src.length; p += STRING_SLICE) {
-    const end = Math.min(src.length, p + STRING_SLICE);
-    let s = carry + src.toString('latin1', p, end);
-    // '-' and '_' stay: Node's decoder (and so libbase64) reads them as base64url's 62 and 63
-    if (/[^A-Za-z0-9+/=_-]/.test(s)) s = s.replace(/[^A-Za-z0-9+/=_-]+/g, '');
-    const keep = end === src.length ? s.length : s.length - (s.length % 4);
-    carry = s.slice(keep);
-    if (keep > 0) out.push(libbase64.decode(keep === s.length ? s : s.slice(0, keep)));
-  }
-  return Buffer.concat(out);
 }
 
 let utf8Decoder: TextDecoder | undefined;

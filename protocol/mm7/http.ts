@@ -1,5 +1,5 @@
 import { ProtocolError } from '../errors.js';
-import { buildMm7Http, findContent, parseMm7Http, type BindingLimits } from './binding.js';
+import { buildMm7Http, findContent, parseMm7Http, type BindingLimits, type BodyOptions, type HttpBody } from './binding.js';
 import { contentIdOfHref } from './exchange.js';
 import type { MimeEntity } from './mime-types.js';
 import type { Mm7Envelope } from './model.js';
@@ -18,13 +18,16 @@ export type Mm7Limits = BindingLimits & XmlLimits;
  * Decodes the body of an MM7 POST (or its answer): MIME binding, then
  * SOAP. Every failure is an Mm7Error carrying the status to answer with:
  * a broken MIME body is 2007; a Content href that names no part is 2007
- * too, since the request then lacks what it claims to carry.
+ * too, since the request then lacks what it claims to carry. `body` may be
+ * the chunks the body was read in, or a request still arriving: it is then
+ * parsed as it arrives, and an error of the body itself (what its iterator
+ * throws) comes out as it is (see parseMm7Http).
  */
-export async function decodeMm7Http(contentType: string, body: Buffer, limits: Partial<Mm7Limits> = {}): Promise<Mm7HttpRequest> {
+export async function decodeMm7Http(contentType: string, body: HttpBody, limits: Partial<Mm7Limits> = {}, opts: BodyOptions = {}): Promise<Mm7HttpRequest> {
   let soap: string;
   let message: Awaited<ReturnType<typeof parseMm7Http>>;
   try {
-    message = await parseMm7Http(contentType, body, limits);
+    message = await parseMm7Http(contentType, body, limits, opts);
     soap = message.soap;
   } catch (e) {
     if (e instanceof ProtocolError) throw new Mm7Error(e.code, e.field, e.detail, 2007);

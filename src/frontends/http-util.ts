@@ -12,16 +12,31 @@ export class BodyTooLarge extends Error {
  * memory stays bounded by the limit.
  */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of bodyChunks(req, limit)) chunks.push(chunk);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+/**
+ * A request body as it arrives, for a parser that reads it chunk by chunk
+ * instead of holding it whole; BodyTooLarge as readBody (on the first read
+ * for a Content-Length beyond the limit).
+ */
+export async function* bodyChunks(req: IncomingMessage, limit: number): AsyncGenerator<Buffer, void, undefined> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) throw new BodyTooLarge(`${declared} octets exceed ${limit}`);
-  const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > limit) throw new BodyTooLarge(`more than ${limit} octets`);
-    chunks.push(chunk);
+    yield chunk;
   }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}
+
+/** The Content-Length of a request, when it has a usable one. */
+export function declaredLength(req: IncomingMessage): number | undefined {
+  const declared = Number(req.headers['content-length']);
+  return Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
 }
 
 /** HTTP Basic credentials, or undefined when absent or unreadable. */

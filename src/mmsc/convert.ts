@@ -5,6 +5,8 @@ import type { MultipartEntry } from '../../protocol/wsp/multipart.js';
 import type { WspHeader } from '../../protocol/wsp/headers.js';
 import type { ContentType, EncodedString } from '../../protocol/wsp/values.js';
 import { WAP_MULTIPART_FOR } from '../../protocol/wsp/tables.js';
+import { uintvarSize } from '../../protocol/wsp/writer.js';
+import { encodeMms } from '../../protocol/mms/codec.js';
 import type { StoredMessage, StoredPart } from './model.js';
 import { toMmsAddress } from './routing.js';
 
@@ -119,8 +121,11 @@ export function multipartEntries(parts: StoredPart[]): MultipartEntry[] {
   });
 }
 
+/** What the MM1 PDUs need of a message: its id and envelope (a NewMessage just accepted has both in memory). */
+export type MessageHead = Pick<StoredMessage, 'messageId' | 'envelope'>;
+
 /** The M-Retrieve.conf a recipient gets (OMA-MMS-ENC §6.3). Bcc recipients are never shown. */
-export function retrieveConf(message: StoredMessage, parts: StoredPart[], transactionId: string): MRetrieveConf {
+export function retrieveConf(message: MessageHead, parts: StoredPart[], transactionId: string): MRetrieveConf {
   const e = message.envelope;
   const pdu: MRetrieveConf = {
     messageType: 'm-retrieve-conf',
@@ -143,8 +148,27 @@ export function retrieveConf(message: StoredMessage, parts: StoredPart[], transa
   return pdu;
 }
 
+/**
+ * The encoded size of `retrieveConf(message, parts, transactionId)`, without
+ * encoding the content: the PDU is encoded with every part's data left out,
+ * then each part adds its octets, plus (in a multipart) the growth of its
+ * length field, a uintvar that the empty encoding wrote as one octet. The
+ * headers do not depend on the data (ENC §6.3, WSP §8.5).
+ */
+export function retrieveConfSize(message: MessageHead, parts: readonly StoredPart[], transactionId: string): number {
+  const EMPTY = Buffer.alloc(0);
+  const pdu = retrieveConf(message, parts.map((p) => ({ ...p, data: EMPTY })), transactionId);
+  let size = encodeMms(pdu).length;
+  if (Array.isArray(pdu.body)) {
+    for (const p of parts) size += p.data.length + uintvarSize(p.data.length) - 1;
+  } else {
+    size += parts[0]?.data.length ?? 0;
+  }
+  return size;
+}
+
 /** The M-Notification.ind that tells a recipient where to fetch it (ENC §6.2). */
-export function notificationInd(message: StoredMessage, transactionId: string, contentLocation: string, messageSize: number): MNotificationInd {
+export function notificationInd(message: MessageHead, transactionId: string, contentLocation: string, messageSize: number): MNotificationInd {
   const e = message.envelope;
   const pdu: MNotificationInd = {
     messageType: 'm-notification-ind',
@@ -174,12 +198,22 @@ export function mimeFromWsp(ct: ContentType): string {
   return formatMimeType(INTERNET_MULTIPART_FOR[type] ?? type, params);
 }
 
-/** The body of an M-Send.req as stored parts (copied: the request buffer is not kept). */
+/** A Buffer over the same memory (no copy). */
+function view(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/**
+ * The body of an M-Send.req as stored parts. The data are views of the
+ * decoded PDU (itself views of the request body, a buffer of its own):
+ * DB1 copies them when it stores them, so copying them here first would
+ * only make a second copy.
+ */
 export function partsFromMms(contentType: ContentType, body: MultipartEntry[] | Uint8Array | undefined): { contentType: string; parts: StoredPart[] } {
   const top = mimeFromWsp(contentType);
-  if (!Array.isArray(body)) return { contentType: top, parts: [{ contentType: top, data: Buffer.from(body ?? new Uint8Array(0)) }] };
+  if (!Array.isArray(body)) return { contentType: top, parts: [{ contentType: top, data: view(body ?? new Uint8Array(0)) }] };
   const parts = body.map((entry) => {
-    const part: StoredPart = { contentType: mimeFromWsp(entry.contentType), data: Buffer.from(entry.data) };
+    const part: StoredPart = { contentType: mimeFromWsp(entry.contentType), data: view(entry.data) };
     for (const h of entry.headers) {
       if (h.name === 'Content-ID' && typeof h.value === 'string') part.contentId = h.value.replace(/^<|>$/g, '');
       if (h.name === 'Content-Location' && typeof h.value === 'string') part.contentLocation = h.value;

@@ -1,9 +1,8 @@
-import { encodeMms } from '../../protocol/mms/codec.js';
 import { encodeMmsPush } from '../../protocol/mms/push.js';
 import type { MRetrieveConf } from '../../protocol/mms/model.js';
 import type { Notifier } from '../push/notifier.js';
 import type { IdempotencyKey, MessageStore } from '../store/types.js';
-import { notificationInd, retrieveConf } from './convert.js';
+import { notificationInd, retrieveConf, retrieveConfSize, type MessageHead } from './convert.js';
 import type { Clock, NewMessage, StoredMessage, StoredPart } from './model.js';
 
 /** What the terminal said about itself on retrieval: User-Agent and the UAProf URL of x-wap-profile. */
@@ -16,6 +15,9 @@ export interface TerminalHints {
 export interface Transcoder {
   adapt(message: StoredMessage, parts: StoredPart[], terminal: TerminalHints): Promise<StoredPart[]>;
 }
+
+/** A token whose every character encodes as one octet of a Text-string, none of them quoted. */
+const PLAIN_TOKEN = /^[A-Za-z0-9_-]*$/;
 
 export const identityTranscoder: Transcoder = { adapt: async (_m, parts) => parts };
 
@@ -56,7 +58,9 @@ export class MmscService {
   async accept(message: NewMessage, key?: IdempotencyKey): Promise<{ messageId: string; duplicate: boolean }> {
     const result = await this.opts.store.accept(message, key);
     if (!result.duplicate) {
-      const job = this.notifyAll(result.messageId).catch((e: unknown) => this.opts.log?.({ event: 'notify-failed', messageId: result.messageId, error: String(e) }));
+      const job = this.notifyAll(result.messageId, message, result.tokens).catch((e: unknown) =>
+        this.opts.log?.({ event: 'notify-failed', messageId: result.messageId, error: String(e) }),
+      );
       this.pending.add(job);
       void job.finally(() => this.pending.delete(job));
     }
@@ -67,20 +71,50 @@ export class MmscService {
     return `${this.opts.retrieveBase}/m/${token}`;
   }
 
-  private async notifyAll(messageId: string): Promise<void> {
-    const message = this.opts.store.getMessage(messageId);
-    if (!message) return;
-    const parts = this.opts.store.getParts(messageId);
-    for (const r of message.recipients) {
-      if (r.state !== 'accepted') continue;
-      // X-Mms-Message-Size is the size of what the terminal will fetch: the M-Retrieve.conf.
-      const size = encodeMms(retrieveConf(message, parts, r.token)).length;
-      const pdu = notificationInd(message, r.token, this.contentLocation(r.token), size);
-      this.tid = (this.tid + 1) & 0xff;
-      await this.opts.notifier.notify({ to: r.address, messageId, pushPdu: encodeMmsPush(pdu, this.tid) });
-      await this.opts.store.setState(messageId, r.address, 'notified');
-      this.opts.log?.({ event: 'notified', messageId, to: r.address });
+  /**
+   * Pushes an M-Notification.ind to each local recipient of a message just
+   * stored, from the NewMessage still in memory: DB1 is not read back. The
+   * recipients are those `store.accept` gave a token, in its order (first
+   * mention of an address wins, as in DB1), in state `accepted`.
+   *
+   * The pushes go out one after the other (a notifier need not take them
+   * concurrently); each recipient's move to `notified` is queued as soon as
+   * its push is out and not awaited before the next push, so the moves of
+   * one message share a group commit.
+   */
+  private async notifyAll(messageId: string, message: NewMessage, tokens: ReadonlyMap<string, string>): Promise<void> {
+    const head: MessageHead = { messageId, envelope: message.envelope };
+    // X-Mms-Message-Size is the size of what the terminal will fetch, the M-Retrieve.conf. It
+    // depends on the recipient only through the transaction id (the token): tokens of one
+    // length and alphabet encode to the same length, so it is computed once per such token.
+    const sizes = new Map<number, number>();
+    const sizeFor = (token: string): number => {
+      if (!PLAIN_TOKEN.test(token)) return retrieveConfSize(head, message.parts, token);
+      let size = sizes.get(token.length);
+      if (size === undefined) sizes.set(token.length, (size = retrieveConfSize(head, message.parts, token)));
+      return size;
+    };
+    const seen = new Set<string>();
+    const marks: Array<Promise<void>> = [];
+    let failure: { error: unknown } | undefined;
+    try {
+      for (const r of message.recipients) {
+        if (seen.has(r.address)) continue;
+        seen.add(r.address);
+        const token = tokens.get(r.address);
+        if (r.state !== 'accepted' || token === undefined) continue;
+        const pdu = notificationInd(head, token, this.contentLocation(token), sizeFor(token));
+        this.tid = (this.tid + 1) & 0xff;
+        await this.opts.notifier.notify({ to: r.address, messageId, pushPdu: encodeMmsPush(pdu, this.tid) });
+        marks.push(this.opts.store.setState(messageId, r.address, 'notified').then(() => this.opts.log?.({ event: 'notified', messageId, to: r.address })));
+      }
+    } catch (error) {
+      failure = { error };
     }
+    // Pushes already sent are marked even when a later one failed.
+    const results = await Promise.allSettled(marks);
+    if (failure) throw failure.error;
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
   }
 
   /** The M-Retrieve.conf for a recipient's token, adapted to the terminal. */

@@ -9,9 +9,16 @@
  * synchronous=FULL the commit is fsynced before it returns, so a resolved
  * promise means "on disk", and one fsync is shared by the whole batch.
  *
- * Failure isolation: each write runs in its own SAVEPOINT inside the batch.
- * A write that throws (bad input, a constraint) is rolled back alone and
- * only its promise rejects; the others still commit. If the batch itself
+ * Failure isolation: a write that throws (bad input, a constraint) is
+ * rolled back alone and only its promise rejects; the others still commit.
+ * A batch first runs without savepoints (a SAVEPOINT per write made every
+ * statement several times dearer: SQLite keeps a statement journal of the
+ * pages each one touches, spilled to a temp file). If a write throws, that
+ * whole transaction is rolled back, nothing of it stored or answered, and
+ * the batch runs again with each write in its own SAVEPOINT. A write is
+ * then run twice, which is harmless: it is a function of the database (and
+ * of the clock and fresh random ids), and its promise settles only after
+ * the COMMIT of the run that counts. If the batch itself
  * fails (BEGIN or COMMIT: disk full, I/O error, lock timeout), every promise
  * in it rejects and nothing of it is stored — the senders get an error
  * answer and retry, and the idempotency key makes that retry safe.
@@ -239,6 +246,13 @@ function checkMessage(m: NewMessage): void {
   });
 }
 
+/** A write threw in a batch run without savepoints: the batch runs again, each write in its own. */
+class WriteFailed extends Error {
+  constructor(readonly error: unknown) {
+    super('a write of the batch failed');
+  }
+}
+
 /** One queued write: `run` does it inside the batch and returns how to settle its promise once committed. */
 interface Job {
   run(): () => void;
@@ -315,6 +329,33 @@ function prepareStatements(db: Database.Database) {
 }
 type Statements = ReturnType<typeof prepareStatements>;
 
+/**
+ * Random octets drawn from the CSPRNG in bulk: one synchronous randomBytes
+ * call per POOL_OCTETS (256 tokens) instead of one per token and per id.
+ * Each octet is handed out once; what is handed out is a view that the
+ * caller turns into a string at once.
+ */
+class RandomPool {
+  static readonly POOL_OCTETS = 4096;
+  #buf = Buffer.alloc(0);
+  #pos = 0;
+
+  take(n: number): Buffer {
+    if (this.#pos + n > this.#buf.length) {
+      this.#buf = randomBytes(Math.max(RandomPool.POOL_OCTETS, n));
+      this.#pos = 0;
+    }
+    const out = this.#buf.subarray(this.#pos, this.#pos + n);
+    this.#pos += n;
+    return out;
+  }
+
+  /** 128 bits, base64url (22 characters): an unguessable retrieval URL. */
+  token(): string {
+    return this.take(16).toString('base64url');
+  }
+}
+
 /** Sortable, unique message ids: time (9 base36 digits), a per-ms sequence (3), 48 random bits (10). */
 class IdMaker {
   #last = 0;
@@ -322,6 +363,7 @@ class IdMaker {
   constructor(
     private readonly prefix: string,
     private readonly clock: Clock,
+    private readonly random: RandomPool,
   ) {}
 
   next(): string {
@@ -335,7 +377,7 @@ class IdMaker {
       }
     } else this.#seq = 0;
     this.#last = t;
-    const rnd = randomBytes(6).readUIntBE(0, 6).toString(36).padStart(10, '0');
+    const rnd = this.random.take(6).readUIntBE(0, 6).toString(36).padStart(10, '0');
     return `${this.prefix}${t.toString(36).padStart(9, '0')}${this.#seq.toString(36).padStart(3, '0')}${rnd}`;
   }
 }
@@ -346,6 +388,7 @@ export class Db1 implements MessageStore {
   readonly #db: Database.Database;
   readonly #clock: Clock;
   readonly #ids: IdMaker;
+  readonly #random = new RandomPool();
   readonly #maxBatch: number;
   #queue: Job[] = [];
   #timer: NodeJS.Immediate | undefined;
@@ -354,7 +397,10 @@ export class Db1 implements MessageStore {
   readonly #s: Statements;
   /** listMessages' statements, one per combination of filters (16 at most). */
   readonly #listStatements = new Map<string, Database.Statement<Record<string, unknown>, SummaryRow>>();
+  /** The batch as one transaction, no savepoint: throws WriteFailed at the first write that throws. */
   readonly #batch: Database.Transaction<(jobs: Job[], settle: Array<() => void>) => void>;
+  /** The batch with each write in its own SAVEPOINT, after #batch threw WriteFailed. */
+  readonly #isolated: Database.Transaction<(jobs: Job[], settle: Array<() => void>) => void>;
 
   static open(path: string, opts: Db1Options = {}): Db1 {
     return new Db1(new Database(path, { timeout: opts.busyTimeoutMs ?? 5000 }), opts);
@@ -363,7 +409,7 @@ export class Db1 implements MessageStore {
   private constructor(db: Database.Database, opts: Db1Options) {
     this.#db = db;
     this.#clock = opts.clock ?? systemClock;
-    this.#ids = new IdMaker(opts.idPrefix ?? '', this.#clock);
+    this.#ids = new IdMaker(opts.idPrefix ?? '', this.#clock, this.#random);
     this.#maxBatch = opts.maxBatch ?? 500;
     if (!Number.isInteger(this.#maxBatch) || this.#maxBatch < 1) {
       db.close();
@@ -382,8 +428,19 @@ export class Db1 implements MessageStore {
       throw err;
     }
 
-    const one = db.transaction((job: Job) => job.run()); // nested: a SAVEPOINT
     this.#batch = db.transaction((jobs: Job[], settle: Array<() => void>) => {
+      for (const job of jobs) {
+        let done: () => void;
+        try {
+          done = job.run();
+        } catch (err) {
+          throw new WriteFailed(err);
+        }
+        settle.push(done);
+      }
+    });
+    const one = db.transaction((job: Job) => job.run()); // nested: a SAVEPOINT
+    this.#isolated = db.transaction((jobs: Job[], settle: Array<() => void>) => {
       for (const job of jobs) {
         try {
           settle.push(one(job));
@@ -441,7 +498,7 @@ export class Db1 implements MessageStore {
     for (const r of m.recipients) {
       // One row per address: the first mention (to before cc before bcc, as given) wins.
       if (tokens.has(r.address)) continue;
-      const token = randomBytes(16).toString('base64url'); // 128 bits: unguessable retrieval URL
+      const token = this.#random.token(); // 128 bits: unguessable retrieval URL
       tokens.set(r.address, token);
       s.insertRecipient.run(id, r.address, r.kind, r.state, token, r.reason ?? null, now);
       s.insertEvent.run(id, r.address, now, r.state, r.reason ?? null);
@@ -560,9 +617,16 @@ export class Db1 implements MessageStore {
     if (jobs.length === 0) return;
     this.stats.writes += jobs.length;
     this.stats.largestBatch = Math.max(this.stats.largestBatch, jobs.length);
-    const settle: Array<() => void> = [];
+    let settle: Array<() => void> = [];
     try {
-      this.#batch.immediate(jobs, settle);
+      try {
+        this.#batch.immediate(jobs, settle);
+      } catch (err) {
+        if (!(err instanceof WriteFailed)) throw err;
+        // Rolled back: nothing of this run is stored. Again, each write alone.
+        settle = [];
+        this.#isolated.immediate(jobs, settle);
+      }
     } catch (err) {
       this.stats.failedCommits++;
       for (const job of jobs) job.fail(err);

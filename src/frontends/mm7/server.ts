@@ -13,7 +13,7 @@ import type { MmscService } from '../../mmsc/mmsc.js';
 import type { NewRecipient, RecipientKind } from '../../mmsc/model.js';
 import { fromMm7Address, route, type RoutingConfig } from '../../mmsc/routing.js';
 import type { MessageChange, MessageStore } from '../../store/types.js';
-import { basicCredentials, BodyTooLarge, isLoopback, readBody, sameSecret, send } from '../http-util.js';
+import { basicCredentials, bodyChunks, BodyTooLarge, declaredLength, isLoopback, sameSecret, send } from '../http-util.js';
 
 export interface Mm7FrontendOptions {
   host: string;
@@ -91,21 +91,15 @@ export class Mm7Frontend extends Frontend {
       this.reject('unauthorized');
       return send(res, 401, 'unauthorized', { 'WWW-Authenticate': 'Basic realm="MM7"' });
     }
-    let body: Buffer;
+    let request: Mm7HttpRequest;
     try {
-      body = await readBody(req, this.opts.maxBodyOctets);
+      request = await this.read(req);
     } catch (e) {
       if (e instanceof BodyTooLarge) {
         this.reject('too-large');
         res.setHeader('Connection', 'close');
         return send(res, 413, 'request too large');
       }
-      throw e;
-    }
-    let request: Mm7HttpRequest;
-    try {
-      request = await decodeMm7Http(req.headers['content-type'] ?? '', body);
-    } catch (e) {
       if (e instanceof ProtocolError) return this.reply(res, faultAnswer(e, 'relay'));
       throw e;
     }
@@ -113,6 +107,18 @@ export class Mm7Frontend extends Frontend {
     if (ctx) ctx.operation = request.envelope.message.type;
     const a = await this.dispatch(vasp, request);
     return this.reply(res, a.answer, a.headers);
+  }
+
+  /**
+   * The body, decoded as it arrives: the raw body is never held whole (a
+   * base64 part is decoded chunk by chunk), and nothing here holds on to it
+   * once the decoded request is returned. BodyTooLarge and the request's own
+   * errors come out as they are, ahead of any parse error, as when the body
+   * was read before being parsed.
+   */
+  private async read(req: IncomingMessage): Promise<Mm7HttpRequest> {
+    const expected = declaredLength(req);
+    return decodeMm7Http(req.headers['content-type'] ?? '', bodyChunks(req, this.opts.maxBodyOctets), {}, expected !== undefined ? { expectedOctets: expected } : {});
   }
 
   private async dispatch(vasp: VaspAccount, request: Mm7HttpRequest): Promise<{ answer: Mm7Answer; headers?: Record<string, string> }> {
