@@ -1,11 +1,11 @@
 /**
  * Base64 content transfer encoding (RFC 2045 §6.8) of one MIME part,
  * decoded as its body arrives, slice by slice, into one output buffer: the
- * base64 text is never joined, and only a window of it (a string slice and
- * a line) is held, so the HTTP body it came in can go while it is read.
+ * base64 text is never joined, and only a window of it is held (a string
+ * slice and a span of lines; all of it only while no line end came), so
+ * the HTTP body it came in can go while it is read.
  *
- * The octets are exactly those of the whole-text algorithm this replaces
- * (kept as the reference in the tests' differential fuzzing):
+ * The octets are exactly those of this whole-text algorithm:
  * - a text of at most STRING_SLICE octets: libbase64 (Node's decoder, '='
  *   ending a segment rather than the text);
  * - else the usual layout, lines of one width (a multiple of 4) ending in
@@ -20,7 +20,7 @@
  * what the general path does with the lines already checked (clean
  * alphabet) is known, so it resumes at the window the failing span starts
  * in; the decoder holds the text from the start of the line that window
- * cuts (at most a window and a span).
+ * cuts.
  */
 import libbase64 from 'libbase64';
 

@@ -137,7 +137,10 @@ async function parseBody(contentType: string, source: BodySource, lim: BindingLi
 
   if (SOAP_TYPES.has(type.mediaType)) {
     const chunks: Buffer[] = [];
-    for (let chunk; (chunk = await source.next()) !== undefined; ) {
+    for (;;) {
+      let chunk = source.take();
+      if (chunk instanceof Promise) chunk = await chunk;
+      if (chunk === undefined) break;
       if (source.total > lim.maxBodyOctets) throw tooLong(source.total, lim);
       chunks.push(chunk);
     }
@@ -321,15 +324,18 @@ function splitParts(mediaType: string, source: BodySource, boundary: string, lim
       }
     });
 
-    /** The next chunk of the body, scanned on its way to the splitter. */
-    const take = async (): Promise<Buffer | undefined> => {
-      const chunk = await source.next();
+    /** The next chunk of the body, scanned on its way to the splitter; no promise for a body in memory. */
+    const scan = (chunk: Buffer | undefined): Buffer | undefined => {
       if (chunk) {
         if (source.total > lim.maxBodyOctets) throw tooLong(source.total, lim);
         closing.push(chunk);
         lastOctet = chunk[chunk.length - 1]!;
       }
       return chunk;
+    };
+    const take = (): Buffer | undefined | Promise<Buffer | undefined> => {
+      const chunk = source.take();
+      return chunk instanceof Promise ? chunk.then(scan) : scan(chunk);
     };
     /** Until the splitter wants more or is gone. */
     const drained = (): Promise<void> =>
@@ -355,7 +361,10 @@ function splitParts(mediaType: string, source: BodySource, boundary: string, lim
       const first: Buffer[] = [];
       let firstOctets = 0;
       let chunk: Buffer | undefined;
-      while (firstOctets <= WRITE_SLICE && (chunk = await take()) !== undefined) {
+      while (firstOctets <= WRITE_SLICE) {
+        const next = take();
+        chunk = next instanceof Promise ? await next : next;
+        if (chunk === undefined) break;
         first.push(chunk);
         firstOctets += chunk.length;
       }
@@ -368,8 +377,12 @@ function splitParts(mediaType: string, source: BodySource, boundary: string, lim
       if (!(await write(head))) return;
       for (const c of first) if (!(await write(c))) return;
       first.length = 0;
-      while ((chunk = await take()) !== undefined) if (!(await write(chunk))) return;
-      if (!settled) splitter.end();
+      for (;;) {
+        const next = take();
+        chunk = next instanceof Promise ? await next : next;
+        if (chunk === undefined || !(await write(chunk))) break;
+      }
+      if (chunk === undefined && !settled) splitter.end();
     };
     feed().catch(fail);
   });

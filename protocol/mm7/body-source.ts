@@ -40,9 +40,28 @@ export class BodySource {
 
   /** The next non-empty chunk, undefined at the end (also after a failure, which next() threw once). */
   next(): Promise<Buffer | undefined> {
+    if (this.#memory) return Promise.resolve(this.#nextInMemory());
     const read = this.#last.then(() => this.#read());
     this.#last = read.catch(() => undefined);
     return read;
+  }
+
+  /** next() without a promise for a body in memory (no event-loop turn, not even a microtask, per chunk). */
+  take(): Buffer | undefined | Promise<Buffer | undefined> {
+    return this.#memory ? this.#nextInMemory() : this.next();
+  }
+
+  #nextInMemory(): Buffer | undefined {
+    const memory = this.#memory!;
+    while (this.#index < memory.length) {
+      const chunk = memory[this.#index++]!;
+      if (chunk.length > 0) {
+        this.total += chunk.length;
+        return chunk;
+      }
+    }
+    this.#done = true;
+    return undefined;
   }
 
   /** Reads the rest, discarding it; a failure of the body is in `failure`, not thrown. */
@@ -56,25 +75,18 @@ export class BodySource {
 
   async #read(): Promise<Buffer | undefined> {
     while (!this.#done) {
-      let chunk: Buffer | undefined;
-      if (this.#memory) {
-        chunk = this.#memory[this.#index++];
-        if (chunk === undefined) this.#done = true;
-      } else {
-        let r: IteratorResult<Buffer>;
-        try {
-          r = await this.#iterator!.next();
-        } catch (error) {
-          this.#done = true;
-          this.failure = { error };
-          throw error;
-        }
-        if (r.done) this.#done = true;
-        else chunk = r.value;
+      let r: IteratorResult<Buffer>;
+      try {
+        r = await this.#iterator!.next();
+      } catch (error) {
+        this.#done = true;
+        this.failure = { error };
+        throw error;
       }
-      if (chunk !== undefined && chunk.length > 0) {
-        this.total += chunk.length;
-        return chunk;
+      if (r.done) this.#done = true;
+      else if (r.value.length > 0) {
+        this.total += r.value.length;
+        return r.value;
       }
     }
     return undefined;
