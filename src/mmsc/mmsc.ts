@@ -1,7 +1,9 @@
 import { encodeMmsPush } from '../../protocol/mms/push.js';
 import type { MRetrieveConf } from '../../protocol/mms/model.js';
-import type { Notifier } from '../push/notifier.js';
-import type { IdempotencyKey, MessageStore } from '../store/types.js';
+import type { Outbox } from '../outbox/outbox.js';
+import type { NewJob } from '../outbox/types.js';
+import type { OutboxWorker } from '../outbox/worker.js';
+import type { IdempotencyKey, MessageStore, StoredIds } from '../store/types.js';
 import { notificationInd, retrieveConf, retrieveConfSize, type MessageHead } from './convert.js';
 import type { Clock, NewMessage, StoredMessage, StoredPart } from './model.js';
 
@@ -21,13 +23,24 @@ const PLAIN_TOKEN = /^[A-Za-z0-9_-]*$/;
 
 export const identityTranscoder: Transcoder = { adapt: async (_m, parts) => parts };
 
+/**
+ * Plans the outbox jobs of a message just stored (notifications, MM3/MM4
+ * forwards, archive forwards...). Runs inside the accept transaction, so it
+ * must be synchronous; the jobs commit with the message or not at all.
+ */
+export type JobPlanner = (stored: StoredIds, message: NewMessage) => NewJob[];
+
 export interface MmscServiceOptions {
   store: MessageStore;
-  notifier: Notifier;
+  outbox: Outbox;
+  /** Runs the jobs a message brings as soon as they are committed. */
+  worker: Pick<OutboxWorker, 'run'>;
   clock: Clock;
   /** Base of retrieval URLs: `<retrieveBase>/m/<token>`. */
   retrieveBase: string;
   transcoder?: Transcoder;
+  /** Jobs beyond the notifications, e.g. outbound routes and archive forwards. */
+  planners?: JobPlanner[];
   log?: (event: Record<string, unknown>) => void;
 }
 
@@ -36,34 +49,46 @@ export type Retrieval =
   | { kind: 'expired'; message: StoredMessage }
   | { kind: 'not-found' };
 
+/** The outbox payload of a 'push' job. */
+export interface PushPayload {
+  /** The WSP push PDU, base64. */
+  pdu: string;
+  /** What it carries, for logs and the admin API: `m-notification-ind`, `m-delivery-ind`, ... */
+  carries: string;
+}
+
+/** The outbox key of a recipient's notification: one per message and address, ever. */
+export function notificationKey(messageId: string, address: string): string {
+  return `${messageId}/${address}/notification`;
+}
+
 /**
  * The MMS-C core between the front ends and the store (DESIGN.md steps
- * 2–7): accept durably, then notify each local recipient; serve
+ * 2–7): accept durably, with the jobs the message brings (a notification
+ * per local recipient, forwards) in the same transaction; serve
  * retrievals; move recipient states on the terminal's reports.
  */
 export class MmscService {
   private readonly transcoder: Transcoder;
   private tid = 0;
-  /** Notifications in flight, so stop() can wait for them. */
-  private readonly pending = new Set<Promise<void>>();
 
   constructor(private readonly opts: MmscServiceOptions) {
     this.transcoder = opts.transcoder ?? identityTranscoder;
   }
 
   /**
-   * Stores the message and resolves once that is durable; notifications
-   * follow after, so the sender's answer never waits for a bearer.
+   * Stores the message and its jobs and resolves once that is durable; the
+   * jobs start at once, after the commit, so the sender's answer never
+   * waits for a bearer, and a crash before they finish loses none of them.
    */
   async accept(message: NewMessage, key?: IdempotencyKey): Promise<{ messageId: string; duplicate: boolean }> {
-    const result = await this.opts.store.accept(message, key);
-    if (!result.duplicate) {
-      const job = this.notifyAll(result.messageId, message, result.tokens).catch((e: unknown) =>
-        this.opts.log?.({ event: 'notify-failed', messageId: result.messageId, error: String(e) }),
-      );
-      this.pending.add(job);
-      void job.finally(() => this.pending.delete(job));
-    }
+    const { outbox } = this.opts;
+    const result = await this.opts.store.accept(message, key, (stored) => {
+      const jobs = this.notificationJobs(stored, message);
+      for (const plan of this.opts.planners ?? []) jobs.push(...plan(stored, message));
+      return outbox.insertNow(jobs);
+    });
+    if (result.also) this.opts.worker.run(result.also);
     return { messageId: result.messageId, duplicate: result.duplicate };
   }
 
@@ -72,17 +97,14 @@ export class MmscService {
   }
 
   /**
-   * Pushes an M-Notification.ind to each local recipient of a message just
-   * stored, from the NewMessage still in memory: DB1 is not read back. The
-   * recipients are those `store.accept` gave a token, in its order (first
-   * mention of an address wins, as in DB1), in state `accepted`.
-   *
-   * The pushes go out one after the other (a notifier need not take them
-   * concurrently); each recipient's move to `notified` is queued as soon as
-   * its push is out and not awaited before the next push, so the moves of
-   * one message share a group commit.
+   * An M-Notification.ind push job per local recipient of a message being
+   * stored, built from the NewMessage in memory: the recipients that
+   * `store.accept` gave a token, in its order (first mention of an address
+   * wins, as in DB1), in state `accepted`. A push is useless after the
+   * message expired, so the job gives up then.
    */
-  private async notifyAll(messageId: string, message: NewMessage, tokens: ReadonlyMap<string, string>): Promise<void> {
+  private notificationJobs(stored: StoredIds, message: NewMessage): NewJob[] {
+    const { messageId, tokens } = stored;
     const head: MessageHead = { messageId, envelope: message.envelope };
     // X-Mms-Message-Size is the size of what the terminal will fetch, the M-Retrieve.conf. It
     // depends on the recipient only through the transaction id (the token): tokens of one
@@ -95,26 +117,26 @@ export class MmscService {
       return size;
     };
     const seen = new Set<string>();
-    const marks: Array<Promise<void>> = [];
-    let failure: { error: unknown } | undefined;
-    try {
-      for (const r of message.recipients) {
-        if (seen.has(r.address)) continue;
-        seen.add(r.address);
-        const token = tokens.get(r.address);
-        if (r.state !== 'accepted' || token === undefined) continue;
-        const pdu = notificationInd(head, token, this.contentLocation(token), sizeFor(token));
-        this.tid = (this.tid + 1) & 0xff;
-        await this.opts.notifier.notify({ to: r.address, messageId, pushPdu: encodeMmsPush(pdu, this.tid) });
-        marks.push(this.opts.store.setState(messageId, r.address, 'notified').then(() => this.opts.log?.({ event: 'notified', messageId, to: r.address })));
-      }
-    } catch (error) {
-      failure = { error };
+    const jobs: NewJob[] = [];
+    for (const r of message.recipients) {
+      if (seen.has(r.address)) continue;
+      seen.add(r.address);
+      const token = tokens.get(r.address);
+      if (r.state !== 'accepted' || token === undefined) continue;
+      const pdu = notificationInd(head, token, this.contentLocation(token), sizeFor(token));
+      this.tid = (this.tid + 1) & 0xff;
+      const payload: PushPayload = { pdu: encodeMmsPush(pdu, this.tid).toString('base64'), carries: 'm-notification-ind' };
+      jobs.push({
+        kind: 'push',
+        key: notificationKey(messageId, r.address),
+        messageId,
+        address: r.address,
+        payload,
+        giveUpAt: message.envelope.expiresAt,
+        ...(message.envelope.earliestDelivery ? { dueAt: message.envelope.earliestDelivery } : {}),
+      });
     }
-    // Pushes already sent are marked even when a later one failed.
-    const results = await Promise.allSettled(marks);
-    if (failure) throw failure.error;
-    for (const r of results) if (r.status === 'rejected') throw r.reason;
+    return jobs;
   }
 
   /** The M-Retrieve.conf for a recipient's token, adapted to the terminal. */
@@ -144,11 +166,6 @@ export class MmscService {
     else if (status === 'Deferred') state = 'deferred';
     else state = 'retrieved';
     return this.opts.store.setState(message.messageId, recipient.address, state, kind === 'notify-resp' ? `M-NotifyResp.ind ${String(status)}` : 'M-Acknowledge.ind');
-  }
-
-  /** Waits for notifications already started (graceful stop). */
-  async drain(): Promise<void> {
-    await Promise.allSettled([...this.pending]);
   }
 
   get clock(): Clock {

@@ -25,7 +25,11 @@ export type Origin =
       linkedId?: string;
       serviceCode?: string;
     }
-  | { interface: 'mm1'; msisdn: string; transactionId: string };
+  | { interface: 'mm1'; msisdn: string; transactionId: string }
+  /** MM3: a mail from the e-mail world; `mailFrom` is the SMTP envelope sender, `messageId` the mail's Message-ID. */
+  | { interface: 'mm3'; mailFrom: string; messageId?: string }
+  /** MM4_forward.REQ from a peer MMS-C: its domain, X-Mms-Transaction-ID, X-Mms-Message-ID, and whether it asked for MM4_forward.RES. */
+  | { interface: 'mm4'; peerDomain: string; transactionId: string; originatorMessageId: string; ackRequested: boolean };
 
 export interface MessageEnvelope {
   from: string;
@@ -59,7 +63,9 @@ export type RecipientState =
   | 'deferred'
   | 'expired'
   | 'cancelled'
-  | 'unroutable';
+  | 'unroutable'
+  /** Handed to the next hop (MM3 mail, MM4 peer, VASP, archive-only): its reports may move it on. */
+  | 'forwarded';
 
 export interface NewRecipient {
   address: string;

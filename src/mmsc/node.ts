@@ -6,8 +6,12 @@ import { Mm1Frontend } from '../frontends/mm1/server.js';
 import { Mm7Frontend } from '../frontends/mm7/server.js';
 import { SpoolNotifier, type Notifier } from '../push/notifier.js';
 import { Db1 } from '../store/db1.js';
+import { Outbox } from '../outbox/outbox.js';
+import { OutboxWorker, type KindOptions } from '../outbox/worker.js';
+import type { JobKind } from '../outbox/types.js';
+import { pushJobHandler } from '../push/push-job.js';
 import { Metrics } from './metrics.js';
-import { MmscService, type Transcoder } from './mmsc.js';
+import { MmscService, type JobPlanner, type PushPayload, type Transcoder } from './mmsc.js';
 import { systemClock, type Clock } from './model.js';
 import { Sweeper } from './sweeper.js';
 
@@ -19,6 +23,12 @@ export interface MmscNodeOptions {
   log?: (event: Record<string, unknown>) => void;
   /** This node's instruments (default: a fresh registry per node); served at the admin listener's /metrics. */
   metrics?: Metrics;
+  /** Outbox job kinds beyond 'push' (outbound MM3/MM4, VASP reports, archive forwards), given DB1. */
+  jobKinds?: (db: Db1) => Partial<Record<JobKind, KindOptions>>;
+  /** Jobs a new message brings beyond its notifications, given DB1. */
+  planners?: (db: Db1) => JobPlanner[];
+  /** Retry backoff of the outbox (tests shorten it). */
+  backoff?: { baseMs?: number; maxMs?: number };
 }
 
 export interface Listener {
@@ -39,6 +49,8 @@ export class MmscNode {
   private sweeper: Sweeper | undefined;
   private service: MmscService | undefined;
   private admin: AdminServer | undefined;
+  private worker: OutboxWorker | undefined;
+  private box: Outbox | undefined;
   readonly listeners: Listener[] = [];
   readonly metrics: Metrics;
 
@@ -51,6 +63,16 @@ export class MmscNode {
     return this.db;
   }
 
+  get outbox(): Outbox {
+    if (!this.box) throw new Error('MmscNode is not started');
+    return this.box;
+  }
+
+  get outboxWorker(): OutboxWorker {
+    if (!this.worker) throw new Error('MmscNode is not started');
+    return this.worker;
+  }
+
   async start(): Promise<Listener[]> {
     const { config } = this.opts;
     const clock = this.opts.clock ?? systemClock;
@@ -60,12 +82,39 @@ export class MmscNode {
     const db = (this.db = Db1.open(join(dataDir, 'mmsc.sqlite'), { clock }));
     this.metrics.watchStore(() => (db.ping() ? db.totals() : undefined));
     const notifier = this.opts.notifier ?? new SpoolNotifier(resolve(config.notifier.dir ?? join(dataDir, 'spool')), clock);
+    const outbox = (this.box = new Outbox(db, clock));
+    const worker = (this.worker = new OutboxWorker({
+      outbox,
+      clock,
+      ...(this.opts.backoff ? { backoff: this.opts.backoff } : {}),
+      ...(log ? { log } : {}),
+      kinds: {
+        push: {
+          handler: pushJobHandler(notifier),
+          concurrency: 64,
+          onDone: (job) => {
+            const p = job.payload as PushPayload;
+            if (job.messageId && job.address && p.carries === 'm-notification-ind') {
+              db.setStateNow(job.messageId, job.address, 'notified', 'push handed to the bearer');
+              log?.({ event: 'notified', messageId: job.messageId, to: job.address });
+            }
+          },
+          onFailed: (job, error) => {
+            const p = job.payload as PushPayload;
+            if (job.messageId && job.address && p.carries === 'm-notification-ind') db.setStateNow(job.messageId, job.address, 'unroutable', `notification failed: ${error}`);
+          },
+        },
+        ...this.opts.jobKinds?.(db),
+      },
+    }));
 
     // MM1 first: its address is the base of every Content-Location.
     let retrieveBase = config.mm1.publicUrl?.replace(/\/$/, '') ?? '';
     const service = new MmscService({
       store: this.db,
-      notifier,
+      outbox,
+      worker,
+      planners: this.opts.planners?.(db) ?? [],
       clock,
       get retrieveBase() {
         return retrieveBase;
@@ -89,6 +138,8 @@ export class MmscNode {
       store: this.db,
     });
     const mm7Port = await this.mm7.start();
+    // Jobs left pending by an earlier run (a crash, a stop mid-retry) go out now.
+    worker.start();
     this.sweeper = new Sweeper(this.db, clock, config.ttl.sweepEvery, log, this.metrics);
     this.sweeper.start();
     const { admin } = config;
@@ -111,7 +162,7 @@ export class MmscNode {
   async stop(): Promise<void> {
     this.sweeper?.stop();
     await Promise.all([this.mm7?.stop(), this.mm1?.stop(), this.admin?.stop()]);
-    await this.service?.drain();
+    await this.worker?.stop();
     this.db?.close();
     this.db = undefined;
   }

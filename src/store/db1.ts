@@ -45,7 +45,7 @@ import {
   type StoredRecipient,
 } from '../mmsc/model.js';
 import { DB1_MIGRATIONS, migrate } from './migrations.js';
-import type { AcceptResult, ExpiredMessage, IdempotencyKey, MessageChange, MessageStore } from './types.js';
+import type { AcceptResult, ExpiredMessage, IdempotencyKey, MessageChange, MessageStore, StoredIds } from './types.js';
 
 export interface Db1Options {
   clock?: Clock;
@@ -77,6 +77,10 @@ export function messageSource(origin: Origin): string {
       return `mm7:${origin.vaspId}`;
     case 'mm1':
       return `mm1:${origin.msisdn}`;
+    case 'mm3':
+      return `mm3:${origin.mailFrom}`;
+    case 'mm4':
+      return `mm4:${origin.peerDomain}`;
   }
 }
 
@@ -85,6 +89,7 @@ const RANK: Record<RecipientState, number> = {
   accepted: 0,
   notified: 1,
   deferred: 1,
+  forwarded: 1,
   retrieved: 2,
   acknowledged: 3,
   // Final states: nothing leaves them.
@@ -298,8 +303,12 @@ function prepareStatements(db: Database.Database) {
        FROM messages m WHERE message_id = ?`,
     ),
     // Oldest-expiring first, on the partial index messages_expires_at.
+    // The retention guard (DESIGN.md step 8): a message that a pending outbox job holds (a
+    // subscriber's forward to the archive node) is not due, whatever its TTL.
     due: db.prepare<[number, number], { message_id: string }>(
-      'SELECT message_id FROM messages WHERE destroyed = 0 AND expires_at <= ? ORDER BY expires_at LIMIT ?',
+      `SELECT message_id FROM messages m WHERE destroyed = 0 AND expires_at <= ?
+         AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = m.message_id AND o.holds_message = 1 AND o.state = 'pending')
+       ORDER BY expires_at LIMIT ?`,
     ),
     liveRecipients: db.prepare<[string], { address: string }>(
       `SELECT address FROM recipients WHERE message_id = ? AND state IN ${LIVE_STATES} ORDER BY rowid`,
@@ -456,16 +465,20 @@ export class Db1 implements MessageStore {
 
   // ---------------------------------------------------------------- writes
 
-  accept(message: NewMessage, key?: IdempotencyKey): Promise<AcceptResult> {
+  accept<T = undefined>(message: NewMessage, key?: IdempotencyKey, alsoNow?: (stored: StoredIds) => T): Promise<AcceptResult<T>> {
     try {
       checkMessage(message);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#enqueue(() => this.#accept(message, key));
+    return this.#enqueue((): AcceptResult<T> => {
+      const r: AcceptResult<T> = this.#accept(message, key);
+      // Only for a new message: a duplicate's jobs were written with the first one.
+      return r.duplicate || !alsoNow ? r : { ...r, also: alsoNow({ messageId: r.messageId, tokens: r.tokens }) };
+    });
   }
 
-  #accept(m: NewMessage, key: IdempotencyKey | undefined): AcceptResult {
+  #accept<T>(m: NewMessage, key: IdempotencyKey | undefined): AcceptResult<T> {
     const s = this.#s;
     if (key) {
       // Also finds a key written earlier in this same batch: the jobs run in order.
@@ -510,15 +523,24 @@ export class Db1 implements MessageStore {
   /** Durable when the promise resolves. False when nothing changed: unknown recipient, same state, or a transition canTransition() forbids. */
   setState(messageId: string, address: string, state: RecipientState, detail?: string): Promise<boolean> {
     if (!Object.hasOwn(RANK, state)) return Promise.reject(new TypeError(`unknown recipient state ${String(state)}`));
-    return this.#enqueue(() => {
-      const row = this.#s.recipientState.get(messageId, address);
-      if (!row || !canTransition(row.state, state)) return false;
-      const now = this.#clock.now().getTime();
-      // reason says why a recipient did not get the message: only final states set it.
-      this.#s.setState.run(state, now, FINAL.has(state) ? (detail ?? null) : null, messageId, address);
-      this.#s.insertEvent.run(messageId, address, now, state, detail ?? null);
-      return true;
-    });
+    return this.#enqueue(() => this.setStateNow(messageId, address, state, detail));
+  }
+
+  /** setState inside a write already running (write(), an outbox completion); false when nothing changed. */
+  setStateNow(messageId: string, address: string, state: RecipientState, detail?: string): boolean {
+    if (!Object.hasOwn(RANK, state)) throw new TypeError(`unknown recipient state ${String(state)}`);
+    const row = this.#s.recipientState.get(messageId, address);
+    if (!row || !canTransition(row.state, state)) return false;
+    const now = this.#clock.now().getTime();
+    // reason says why a recipient did not get the message: only final states set it.
+    this.#s.setState.run(state, now, FINAL.has(state) ? (detail ?? null) : null, messageId, address);
+    this.#s.insertEvent.run(messageId, address, now, state, detail ?? null);
+    return true;
+  }
+
+  /** Records an event (a report received, a forward done) inside a write already running. */
+  addEventNow(messageId: string, address: string | null, type: string, detail?: string): void {
+    this.#s.insertEvent.run(messageId, address, this.#clock.now().getTime(), type, detail ?? null);
   }
 
   /**
@@ -751,6 +773,24 @@ export class Db1 implements MessageStore {
   /** False when there was no such subscriber. */
   deleteSubscriber(address: string): Promise<boolean> {
     return this.#enqueue(() => this.#s.deleteSubscriber.run(address).changes > 0);
+  }
+
+  /**
+   * The SQLite handle, for the modules that keep their own tables in DB1
+   * (outbox, transcoder cache, archive links): they prepare their reads on
+   * it. Their writes go through write(), so they share the group commit.
+   */
+  get sqlite(): Database.Database {
+    return this.#db;
+  }
+
+  /**
+   * Runs `work` inside the next group-commit transaction; resolves with its
+   * value once that transaction is durable. `work` must be synchronous and
+   * touch only this database. A throw rolls back this write alone.
+   */
+  write<T>(work: () => T): Promise<T> {
+    return this.#enqueue(work);
   }
 
   #tokens(messageId: string): Map<string, string> {

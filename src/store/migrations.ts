@@ -115,6 +115,48 @@ export const DB1_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'outbox: durable jobs for everything that leaves server 1',
+    sql: `
+      CREATE TABLE outbox (
+        id            INTEGER PRIMARY KEY,
+        kind          TEXT NOT NULL,
+        key           TEXT NOT NULL,
+        message_id    TEXT,
+        address       TEXT,
+        payload       TEXT NOT NULL,
+        -- 'pending' until a handler says done (the row is deleted) or failed
+        state         TEXT NOT NULL DEFAULT 'pending',
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        due_at        INTEGER NOT NULL,
+        give_up_at    INTEGER,
+        holds_message INTEGER NOT NULL DEFAULT 0,
+        last_error    TEXT,
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        UNIQUE (kind, key)
+      );
+      CREATE INDEX outbox_due ON outbox (due_at) WHERE state = 'pending';
+      -- The retention guard: does a pending job hold this message?
+      CREATE INDEX outbox_holds ON outbox (message_id) WHERE holds_message = 1 AND state = 'pending';
+    `,
+  },
+  {
+    version: 3,
+    name: 'archive: subscription associations and the subscriber change feed (lead)',
+    sql: ``,
+  },
+  {
+    version: 4,
+    name: 'smtp: MM3/MM4 interworking (SMTP helper)',
+    sql: ``,
+  },
+  {
+    version: 5,
+    name: 'transcoder: adapted content cache (transcoder helper)',
+    sql: ``,
+  },
 ];
 
 /** Brings `db` up to the last of `migrations`; a no-op on a file that is already there. */

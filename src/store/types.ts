@@ -14,12 +14,20 @@ export interface IdempotencyKey {
   transactionId: string;
 }
 
-export interface AcceptResult {
+export interface AcceptResult<T = undefined> {
   messageId: string;
   /** True when the key had been seen: nothing new was stored, messageId is the first one's. */
   duplicate: boolean;
   /** Retrieval tokens of the recipients, by address. */
   tokens: Map<string, string>;
+  /** What accept's `alsoNow` returned (a new message only). */
+  also?: T;
+}
+
+/** A message just stored, as accept's `alsoNow` sees it inside the transaction. */
+export interface StoredIds {
+  messageId: string;
+  tokens: ReadonlyMap<string, string>;
 }
 
 export interface ExpiredMessage {
@@ -33,7 +41,12 @@ export interface ExpiredMessage {
  * on resolves only after its transaction is durable (WAL, synchronous=FULL).
  */
 export interface MessageStore {
-  accept(message: NewMessage, key?: IdempotencyKey): Promise<AcceptResult>;
+  /**
+   * Stores a message; durable when the promise resolves. `alsoNow` runs in
+   * the same transaction for a new message (its outbox jobs), and its value
+   * comes back as `also`.
+   */
+  accept<T = undefined>(message: NewMessage, key?: IdempotencyKey, alsoNow?: (stored: StoredIds) => T): Promise<AcceptResult<T>>;
   getMessage(messageId: string): StoredMessage | undefined;
   getParts(messageId: string): StoredPart[];
   findByToken(token: string): { message: StoredMessage; recipient: StoredRecipient } | undefined;

@@ -457,18 +457,20 @@ t.test('reopening the file keeps everything; migrations run once', async (t) => 
   const raw = new Database(path);
   t.teardown(() => raw.close());
   t.equal(raw.pragma('user_version', { simple: true }), DB1_MIGRATIONS.length);
-  t.same(migrate(raw, DB1_MIGRATIONS), { from: 1, to: 1 }, 'nothing to do on a migrated file');
+  const latest = DB1_MIGRATIONS.length;
+  t.same(migrate(raw, DB1_MIGRATIONS), { from: latest, to: latest }, 'nothing to do on a migrated file');
   const tables = raw.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").pluck().all();
-  t.same(tables, ['events', 'idempotency', 'messages', 'parts', 'recipients', 'subscribers', 'vasps']);
+  t.ok(['events', 'idempotency', 'messages', 'outbox', 'parts', 'recipients', 'subscribers', 'vasps'].every((n) => tables.includes(n)), 'every table of the schema is there');
 });
 
 t.test('migrations: atomic, ordered, refuse a newer file', async (t) => {
   const raw = new Database(':memory:');
   t.teardown(() => raw.close());
-  t.same(migrate(raw, DB1_MIGRATIONS), { from: 0, to: 1 });
-  const broken = [...DB1_MIGRATIONS, { version: 2, name: 'broken', sql: 'CREATE TABLE half (x); SELECT * FROM no_such_table;' }];
+  const latest = DB1_MIGRATIONS.length;
+  t.same(migrate(raw, DB1_MIGRATIONS), { from: 0, to: latest });
+  const broken = [...DB1_MIGRATIONS, { version: latest + 1, name: 'broken', sql: 'CREATE TABLE half (x); SELECT * FROM no_such_table;' }];
   t.throws(() => migrate(raw, broken));
-  t.equal(raw.pragma('user_version', { simple: true }), 1, 'version unchanged');
+  t.equal(raw.pragma('user_version', { simple: true }), latest, 'version unchanged');
   t.equal(raw.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'half'").pluck().get(), 0, 'nothing of it applied');
   t.throws(() => migrate(raw, [{ version: 2, name: 'gap', sql: '' }]), /expected 1/);
 
@@ -478,7 +480,7 @@ t.test('migrations: atomic, ordered, refuse a newer file', async (t) => {
   w.pragma('user_version = 99');
   w.close();
   t.throws(() => Db1.open(path), SchemaTooNewError);
-  t.throws(() => Db1.open(path), { code: 'DB_SCHEMA_TOO_NEW', found: 99, known: 1 });
+  t.throws(() => Db1.open(path), { code: 'DB_SCHEMA_TOO_NEW', found: 99, known: DB1_MIGRATIONS.length });
 });
 
 t.test('close commits what is queued; later writes reject', async (t) => {
