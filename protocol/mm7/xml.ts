@@ -63,7 +63,37 @@ export function parseXml(xml: string, limits: Partial<XmlLimits> = {}): XmlEleme
   }
   const roots = tree.filter((n) => !('#text' in n));
   if (roots.length !== 1) throw corrupt(`expected one root element, found ${roots.length}`);
+  checkComplete(xml, roots[0]!);
   return resolve(roots[0]!, new Map([['xml', 'http://www.w3.org/XML/1998/namespace']]));
+}
+
+/**
+ * fast-xml-parser closes the elements still open at the end of its input
+ * without a word, so an envelope cut in the middle (a dropped connection,
+ * a truncated answer) would parse as a shorter, valid-looking one — a
+ * DeliveryReportRsp cut after its StatusCode 1000 would count as
+ * delivered. A complete document ends with its root's end tag (or a
+ * self-closed root), then at most whitespace, comments and PIs.
+ */
+function checkComplete(xml: string, root: OrderedNode): void {
+  const name = Object.keys(root).find((k) => k !== ':@');
+  let end = xml.length;
+  for (;;) {
+    while (end > 0 && /\s/.test(xml[end - 1]!)) end--;
+    if (xml.startsWith('-->', end - 3)) end = xml.lastIndexOf('<!--', end - 3);
+    else if (xml.startsWith('?>', end - 2)) end = xml.lastIndexOf('<?', end - 2);
+    else break;
+    if (end < 0) throw corrupt('unterminated comment or processing instruction at the end');
+  }
+  let closed = false;
+  if (name !== undefined && xml[end - 1] === '>') {
+    let i = end - 1;
+    while (i > 0 && /\s/.test(xml[i - 1]!)) i--; // `</env:Envelope  >` is allowed
+    closed = xml.startsWith(`</${name}`, i - name.length - 2);
+    // A root without children may close itself: `<env:Envelope/>`.
+    if (!closed && xml[end - 2] === '/') closed = Array.isArray(root[name]) && root[name].length === 0;
+  }
+  if (!closed) throw corrupt(`the document ends before the root element <${name ?? '?'}> is closed (truncated?)`);
 }
 
 const parsers = new Map<number, XMLParser>();

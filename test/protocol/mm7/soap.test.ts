@@ -268,3 +268,19 @@ t.test('status codes: names and classes', async (t) => {
   t.equal(statusClassOf(3100), 'server-error');
   t.equal(statusClassOf(1100), 'success');
 });
+
+t.test('a truncated envelope is refused, not read as a shorter valid one', async (t) => {
+  const answer = buildMm7Soap({
+    release: 'REL-6-MM7-1-4',
+    transactionId: 'cut-1',
+    message: { type: 'DeliveryReportRsp', mm7Version: '6.8.0', status: { code: 1000, text: 'Success' } },
+  });
+  t.equal(parseMm7Soap(answer).message.status?.code, 1000, 'the whole answer parses');
+  const cut = answer.slice(0, answer.indexOf('</StatusCode>') + '</StatusCode>'.length);
+  t.throws(() => parseMm7Soap(cut), { status: 2007 }, 'cut after its StatusCode: 2007, not a 1000');
+  t.throws(() => parseXml(answer.slice(0, -3)), /not well-formed|truncated/, 'cut inside the end tag');
+  t.doesNotThrow(() => parseXml(`${answer}\n<!-- trailer -->\n<?pi x?>  `), 'trailing comments, PIs and whitespace are fine');
+  t.doesNotThrow(() => parseXml('<a:Envelope xmlns:a="urn:x"/>'), 'a self-closed root');
+  t.throws(() => parseXml('<a:Envelope xmlns:a="urn:x"><a:Body><a:Leaf/>'), /truncated/, 'a cut after a self-closed child is still cut');
+  t.doesNotThrow(() => parseXml('<a:Envelope xmlns:a="urn:x"><a:Body/></a:Envelope   >'), 'spaces before > in the end tag');
+});
