@@ -1,0 +1,79 @@
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import t from 'tap';
+import { Db2, type NewArchivedMessage } from '../../src/store/db2.js';
+import { tempDir } from './helpers.js';
+
+function message(originalId: string, recipient = '+15550001111'): NewArchivedMessage {
+  return {
+    originalId,
+    recipient,
+    subscriptionId: null,
+    sender: '+15550009999',
+    contentType: 'text/plain',
+    release: 'REL-6-MM7-1-4',
+    extractedOn: null,
+    dropped: [],
+    trimmed: [],
+    additional: {},
+    parts: [{ contentType: 'text/plain', data: Buffer.from(originalId) }],
+  };
+}
+
+t.test('DB2: WAL, synchronous=FULL, schema version, group commit', async (t) => {
+  const file = join(tempDir(t), 'archive.sqlite');
+  const db = new Db2(file);
+  const raw = new Database(file, { readonly: true });
+  t.teardown(() => raw.close());
+  t.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
+  t.equal(raw.pragma('user_version', { simple: true }), 1);
+  const results = await Promise.all(Array.from({ length: 50 }, (_, i) => db.archive(message(`m${i}`))));
+  t.equal(new Set(results.map((r) => r.archiveId)).size, 50);
+  t.equal(db.stats.commits, 1, 'fifty writes of one tick: one commit');
+  t.equal(db.stats.largestBatch, 50);
+  const again = await db.archive(message('m7'));
+  t.same(again, { archiveId: results[7]!.archiveId, duplicate: true });
+  // Another recipient of the same message is another record; left queued, close() must commit it.
+  const otherRecipient = db.archive(message('m7', '+15550002222'));
+  db.close();
+  t.equal((await otherRecipient).duplicate, false, 'another recipient: a record of its own');
+  const reopened = new Db2(file);
+  t.teardown(() => reopened.close());
+  t.equal(reopened.countMessages(), 51, 'everything committed, the last write included (close flushes the queue)');
+  t.equal(reopened.integrityCheck(), 'ok');
+});
+
+t.test('DB2: a failing write is rolled back alone', async (t) => {
+  const db = new Db2(join(tempDir(t), 'archive.sqlite'));
+  t.teardown(() => db.close());
+  const good1 = db.archive(message('a'));
+  // address NOT NULL: this write throws inside the batch.
+  const bad = db.applySubscriberChanges([{ seq: 1, address: null as unknown as string, profile: null }], 1);
+  const good2 = db.archive(message('b'));
+  await t.rejects(bad, /NOT NULL/);
+  t.equal((await good1).duplicate, false);
+  t.equal((await good2).duplicate, false);
+  t.equal(db.countMessages(), 2, 'the other writes of the batch committed');
+  t.equal(db.position('subscribers').position, 0, 'the failed write left no trace');
+});
+
+t.test('DB2: the subscription feed numbers every change', async (t) => {
+  const db = new Db2(join(tempDir(t), 'archive.sqlite'));
+  t.teardown(() => db.close());
+  const a = await db.createSubscription('+15550001111', 'full');
+  t.ok('created' in a);
+  const dup = await db.createSubscription('+15550001111', 'photos');
+  t.ok('existing' in dup, 'one live subscription per address');
+  const id = 'created' in a ? a.created.id : '';
+  t.ok(await db.endSubscription(id, false));
+  t.equal(await db.endSubscription(id, false), undefined, 'ending twice: nothing');
+  t.same(
+    db.changes(0, 10).map((c) => [c.seq, c.subscriptionId, c.plan]),
+    [
+      [1, id, 'full'],
+      [2, null, null],
+    ],
+  );
+  t.equal(db.changeHead(), 2);
+  t.same(db.changes(1, 10).map((c) => c.seq), [2]);
+});
