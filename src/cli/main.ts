@@ -11,6 +11,9 @@ import { registerPdu } from './pdu.js';
 import { registerPush } from './push.js';
 import { registerMm7 } from './mm7.js';
 import { registerRun } from './run.js';
+import { registerSim } from './sim.js';
+import { registerArchive } from './archive.js';
+import { registerTranscode } from './transcode.js';
 
 export interface MainOptions {
   stdin?: Readable;
@@ -32,6 +35,9 @@ export function buildProgram(io: CliStreams): Command {
   registerPush(program, io);
   registerMm7(program, io);
   registerRun(program, io);
+  registerSim(program, io);
+  registerArchive(program, io);
+  registerTranscode(program, io);
   return program;
 }
 
