@@ -277,7 +277,13 @@ t.test('a truncated envelope is refused, not read as a shorter valid one', async
   });
   t.equal(parseMm7Soap(answer).message.status?.code, 1000, 'the whole answer parses');
   const cut = answer.slice(0, answer.indexOf('</StatusCode>') + '</StatusCode>'.length);
-  t.throws(() => parseMm7Soap(cut), { status: 2007 }, 'cut after its StatusCode: 2007, not a 1000');
+  let refusal: unknown;
+  try {
+    parseMm7Soap(cut);
+  } catch (e) {
+    refusal = e;
+  }
+  t.equal((refusal as { status?: number } | undefined)?.status, 2007, 'cut after its StatusCode: 2007, not a 1000');
   t.throws(() => parseXml(answer.slice(0, -3)), /not well-formed|truncated/, 'cut inside the end tag');
   t.doesNotThrow(() => parseXml(`${answer}\n<!-- trailer -->\n<?pi x?>  `), 'trailing comments, PIs and whitespace are fine');
   t.doesNotThrow(() => parseXml('<a:Envelope xmlns:a="urn:x"/>'), 'a self-closed root');
