@@ -11,7 +11,7 @@ import { currentRequest, type LogFn } from '../../mmsc/log.js';
 import type { Metrics } from '../../mmsc/metrics.js';
 import type { MmscService } from '../../mmsc/mmsc.js';
 import type { NewRecipient, RecipientKind } from '../../mmsc/model.js';
-import { fromMm7Address, route, type RoutingConfig } from '../../mmsc/routing.js';
+import { fromMm7Address, recipientFor, type RoutingConfig } from '../../mmsc/routing.js';
 import type { MessageChange, MessageStore } from '../../store/types.js';
 import { basicCredentials, bodyChunks, BodyTooLarge, declaredLength, isLoopback, sameSecret, send } from '../http-util.js';
 
@@ -200,11 +200,11 @@ export class Mm7Frontend extends Frontend {
         if (a.displayOnly) continue;
         const address = fromMm7Address(a, this.opts.routing);
         lists[kind].push(address);
-        const r = route(address, this.opts.routing);
-        recipients.push(r.kind === 'local' ? { address, kind, state: 'accepted' } : { address, kind, state: 'unroutable', reason: r.reason });
+        // Local subscribers are notified; MM3/MM4 recipients are 'forwarded' (their outbox jobs: outboundJobs).
+        recipients.push(recipientFor(address, kind, this.opts.routing));
       }
     }
-    const accepted = recipients.filter((r) => r.state === 'accepted').length;
+    const accepted = recipients.filter((r) => r.state !== 'unroutable').length;
     if (accepted === 0) return answer(env, 2002, {}, recipients[0]?.reason ?? 'no recipient');
 
     const now = this.opts.mmsc.clock.now();

@@ -1,0 +1,3 @@
+export * from './address.js';
+export * from './headers.js';
+export * from './tables.js';
