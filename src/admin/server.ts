@@ -10,6 +10,9 @@ import { BodyTooLarge, close, isLoopback, listen, readBody, sameSecret, send } f
 import type { LogFn } from '../mmsc/log.js';
 import type { Metrics } from '../mmsc/metrics.js';
 import type { RecipientState } from '../mmsc/model.js';
+import type { Archiving } from '../mmsc/archiving.js';
+import type { SubscriptionSync } from '../mmsc/sync.js';
+import type { Outbox } from '../outbox/outbox.js';
 import type { Db1, MessageFilter } from '../store/db1.js';
 
 /** What the admin API reads and writes in DB1. */
@@ -27,6 +30,12 @@ export interface AdminServerOptions {
   token?: string;
   loopbackOnly: boolean;
   log?: LogFn;
+  /** The DB1 ↔ DB2 sync: DB1's subscriber feed at /sync/subscribers, a hint at /sync/hint, /api/sync/status. */
+  sync?: Pick<SubscriptionSync, 'feedPage' | 'status' | 'pull'>;
+  /** The archive links (step b) at /api/archive-links?address=... or ?message=... */
+  archive?: Pick<Archiving, 'links' | 'linksOf'>;
+  /** The outbox at /api/outbox: pending and failed jobs per kind, recent failures. */
+  outbox?: Pick<Outbox, 'counts' | 'recentFailures'>;
 }
 
 const STATES: ReadonlySet<string> = new Set<RecipientState>(['accepted', 'notified', 'retrieved', 'acknowledged', 'rejected', 'deferred', 'expired', 'cancelled', 'unroutable']);
@@ -112,9 +121,24 @@ export class AdminServer {
       const text = await this.opts.metrics.registry.metrics();
       return send(res, 200, text, { 'Content-Type': this.opts.metrics.registry.contentType });
     }
+    if (path.startsWith('/sync/')) {
+      this.authorize(req);
+      return this.syncRoute(req, res, path, queryOf(url.search));
+    }
     if (!path.startsWith('/api/')) throw new HttpError(404, 'not found');
     this.authorize(req);
     const q = queryOf(url.search);
+    if (path === '/api/sync/status' && this.opts.sync) return json(res, 200, this.opts.sync.status());
+    if (path === '/api/archive-links' && this.opts.archive) {
+      const address = q.get('address');
+      const message = q.get('message');
+      if (address !== undefined) return json(res, 200, { links: this.opts.archive.linksOf(address, limitOf(q, 100)) });
+      if (message !== undefined) return json(res, 200, { links: this.opts.archive.links(message) });
+      throw new HttpError(400, 'give address= or message=');
+    }
+    if (path === '/api/outbox' && this.opts.outbox) {
+      return json(res, 200, { kinds: this.opts.outbox.counts(), recentFailures: this.opts.outbox.recentFailures(limitOf(q, 20)) });
+    }
     const [, , collection, id, ...rest] = path.split('/');
     if (rest.length > 0 || id === '') throw new HttpError(404, 'not found');
     const key = id === undefined ? undefined : decode(id);
@@ -129,6 +153,25 @@ export class AdminServer {
         return json(res, 200, { subscribers });
       }
       return this.subscriber(req, res, key);
+    }
+    throw new HttpError(404, 'not found');
+  }
+
+  /** Server 2 pulls DB1's subscriber feed and hints that its own moved. */
+  private async syncRoute(req: IncomingMessage, res: ServerResponse, path: string, q: Map<string, string>): Promise<void> {
+    const sync = this.opts.sync;
+    if (!sync) throw new HttpError(404, 'no archive sync configured');
+    if (path === '/sync/subscribers') {
+      if (req.method !== 'GET') throw new HttpError(405, 'GET only', 'GET');
+      const afterText = q.get('after') ?? '0';
+      if (!/^[0-9]{1,15}$/.test(afterText)) throw new HttpError(400, 'after must be a sequence number');
+      return json(res, 200, sync.feedPage(Number(afterText), limitOf(q, 500)));
+    }
+    if (path === '/sync/hint') {
+      if (req.method !== 'POST') throw new HttpError(405, 'POST only', 'POST');
+      await readBody(req, 4096).catch(() => undefined);
+      void sync.pull().catch(() => undefined);
+      return json(res, 202, { status: 'pulling' });
     }
     throw new HttpError(404, 'not found');
   }

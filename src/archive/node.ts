@@ -75,7 +75,16 @@ export class ArchiveNode {
     if (file !== ':memory:') mkdirSync(join(file, '..'), { recursive: true });
     this.db = new Db2(file, { clock: this.#clock });
     this.plans = new Map(config.plans.map((p) => [p.name, p]));
-    this.receiver = new ArchiveReceiver({ config, db: this.db, plans: this.plans, ...(opts.log ? { log: opts.log } : {}) });
+    this.receiver = new ArchiveReceiver({
+      config,
+      db: this.db,
+      plans: this.plans,
+      albumUrl: (id) => {
+        const s = this.db.getSubscription(id);
+        return s ? this.albumUrl(s) : undefined;
+      },
+      ...(opts.log ? { log: opts.log } : {}),
+    });
     const s1 = config.sync.server1;
     this.puller = s1
       ? new SubscriberPuller({

@@ -65,6 +65,8 @@ export interface ReceiverOptions {
   db: Db2;
   plans: ReadonlyMap<string, ArchivePlan>;
   log?: LogFn;
+  /** The subscriber's album link; given back in the DeliverRsp (`album=<url>`) for server 1's enrichment. */
+  albumUrl?: (subscriptionId: string) => string | undefined;
 }
 
 export interface ReceiverStats {
@@ -129,12 +131,13 @@ export class ArchiveReceiver {
       return this.#reply(res, faultAnswer(new ProtocolError('UNSUPPORTED', env.message.type, 'the archive node takes DeliverReq only'), 'relay', env.release));
     }
     try {
-      const { archiveId, duplicate } = await this.#archive(env, content);
+      const { archiveId, duplicate, subscriptionId } = await this.#archive(env, content);
       if (duplicate) this.stats.duplicates++;
       else this.stats.archived++;
       this.opts.log?.({ event: duplicate ? 'archive-duplicate' : 'archived', archiveId, linkedId: env.message.linkedId });
       const a = answer(env, 1000);
-      a.envelope.message.status!.details = `archive-id=${archiveId}`;
+      const album = subscriptionId !== null ? this.opts.albumUrl?.(subscriptionId) : undefined;
+      a.envelope.message.status!.details = `archive-id=${archiveId}${album !== undefined ? `; album=${album}` : ''}`;
       return this.#reply(res, a, { 'X-Archive-Id': archiveId });
     } catch (e) {
       if (e instanceof Refusal) {
@@ -153,7 +156,7 @@ export class ArchiveReceiver {
     send(res, a.httpStatus, body, { 'Content-Type': contentType, ...headers });
   }
 
-  async #archive(env: Mm7Envelope, content: MimeEntity | undefined): Promise<{ archiveId: string; duplicate: boolean }> {
+  async #archive(env: Mm7Envelope, content: MimeEntity | undefined): Promise<{ archiveId: string; duplicate: boolean; subscriptionId: string | null }> {
     const m = env.message;
     const cfg = this.opts.config;
     const routing = { countryCode: cfg.countryCode, numberRanges: [] };
@@ -210,7 +213,10 @@ export class ArchiveReceiver {
       const gps = firstImageGps(parts);
       if (gps) additional = { ...additional, geolocation: { ...gps, source: 'exif' } };
     }
-    return this.opts.db.archive({
+    // The archived copy carries the link its subscriber was shown (server 1 learns it from this answer).
+    const album = this.opts.albumUrl?.(subscription.id);
+    if (!additional.archiveLink && album !== undefined) additional = { ...additional, archiveLink: album };
+    const stored = await this.opts.db.archive({
       originalId: m.linkedId,
       recipient,
       subscriptionId: subscription.id,
@@ -225,5 +231,6 @@ export class ArchiveReceiver {
       additional,
       parts: kept,
     });
+    return { ...stored, subscriptionId: subscription.id };
   }
 }

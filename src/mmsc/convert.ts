@@ -127,6 +127,7 @@ export type MessageHead = Pick<StoredMessage, 'messageId' | 'envelope'>;
 /** The M-Retrieve.conf a recipient gets (OMA-MMS-ENC §6.3). Bcc recipients are never shown. */
 export function retrieveConf(message: MessageHead, parts: StoredPart[], transactionId: string): MRetrieveConf {
   const e = message.envelope;
+  const multipart = parseMimeType(e.contentType).mediaType.startsWith('multipart/');
   const pdu: MRetrieveConf = {
     messageType: 'm-retrieve-conf',
     transactionId,
@@ -134,7 +135,8 @@ export function retrieveConf(message: MessageHead, parts: StoredPart[], transact
     messageId: message.messageId,
     date: e.date,
     from: { text: toMmsAddress(e.from) },
-    contentType: wspContentType(e.contentType),
+    // A single part's own type: the transcoder may have changed it (PNG → JPEG, a charset).
+    contentType: wspContentType(multipart ? e.contentType : (parts[0]?.contentType ?? e.contentType)),
     body: multipartEntries(parts),
   };
   if (e.to.length) pdu.to = e.to.map((a) => ({ text: toMmsAddress(a) }));
@@ -144,7 +146,7 @@ export function retrieveConf(message: MessageHead, parts: StoredPart[], transact
   if (e.priority !== undefined) pdu.priority = e.priority;
   pdu.deliveryReport = e.deliveryReport;
   pdu.readReport = e.readReport;
-  if (!parseMimeType(e.contentType).mediaType.startsWith('multipart/')) pdu.body = parts[0]?.data ?? Buffer.alloc(0);
+  if (!multipart) pdu.body = parts[0]?.data ?? Buffer.alloc(0);
   return pdu;
 }
 

@@ -1,16 +1,19 @@
 import { encodeMmsPush } from '../../protocol/mms/push.js';
 import type { MRetrieveConf } from '../../protocol/mms/model.js';
 import type { Outbox } from '../outbox/outbox.js';
-import type { NewJob } from '../outbox/types.js';
+import type { NewJob, OutboxJob } from '../outbox/types.js';
 import type { OutboxWorker } from '../outbox/worker.js';
 import type { IdempotencyKey, MessageStore, StoredIds } from '../store/types.js';
 import { notificationInd, retrieveConf, retrieveConfSize, type MessageHead } from './convert.js';
-import type { Clock, NewMessage, StoredMessage, StoredPart } from './model.js';
+import type { Clock, NewMessage, RecipientState, StoredMessage, StoredPart } from './model.js';
+import { deliveryReportJobs, deliveryStatusOf, readReportJobs, type DeliveryStatus, type ReadStatus } from './reports.js';
 
 /** What the terminal said about itself on retrieval: User-Agent and the UAProf URL of x-wap-profile. */
 export interface TerminalHints {
   userAgent?: string;
   profileUrl?: string;
+  /** The recipient fetching it, so the transcoder can look up the subscriber's profile in DB1. */
+  recipient?: string;
 }
 
 /** Content adaptation on retrieval (the transcoder issue fills it in); never touches the stored original. */
@@ -41,13 +44,31 @@ export interface MmscServiceOptions {
   transcoder?: Transcoder;
   /** Jobs beyond the notifications, e.g. outbound routes and archive forwards. */
   planners?: JobPlanner[];
+  /**
+   * Reformatting on retrieval (archive subscribers: notice, link,
+   * geolocation): the parts to serve and their top-level type, or
+   * undefined to serve the adapted parts as they are.
+   */
+  enrich?: (r: { message: StoredMessage; address: string; original: StoredPart[]; parts: StoredPart[] }) => Promise<{ contentType: string; parts: StoredPart[] } | undefined>;
   log?: (event: Record<string, unknown>) => void;
 }
 
 export type Retrieval =
   | { kind: 'ok'; pdu: MRetrieveConf; message: StoredMessage }
   | { kind: 'expired'; message: StoredMessage }
+  /** The transcoder would not serve it as it is (allowAdaptations=false and too big, with notAllowed: refuse). */
+  | { kind: 'refused'; message: StoredMessage; retrieveStatus: string; text: string }
   | { kind: 'not-found' };
+
+/** What a Transcoder throws to refuse a retrieval: the X-Mms-Retrieve-Status to answer with. */
+interface RetrievalRefusal {
+  retrieveStatus: string;
+  message: string;
+}
+
+function isRefusal(e: unknown): e is RetrievalRefusal {
+  return e instanceof Error && typeof (e as Partial<RetrievalRefusal>).retrieveStatus === 'string';
+}
 
 /** The outbox payload of a 'push' job. */
 export interface PushPayload {
@@ -145,17 +166,32 @@ export class MmscService {
     if (!found) return { kind: 'not-found' };
     const { message, recipient } = found;
     if (message.destroyed || ['expired', 'cancelled', 'rejected'].includes(recipient.state)) return { kind: 'expired', message };
-    const parts = await this.transcoder.adapt(message, this.opts.store.getParts(message.messageId), terminal);
-    return { kind: 'ok', pdu: retrieveConf(message, parts, token), message };
+    const original = this.opts.store.getParts(message.messageId);
+    let parts: StoredPart[];
+    try {
+      parts = await this.transcoder.adapt(message, original, { ...terminal, recipient: recipient.address });
+    } catch (e) {
+      if (isRefusal(e)) return { kind: 'refused', message, retrieveStatus: e.retrieveStatus, text: e.message };
+      throw e;
+    }
+    // Enrichment comes after adaptation: its text part is not the terminal's content to adapt.
+    const enriched = await this.opts.enrich?.({ message, address: recipient.address, original, parts });
+    if (!enriched) return { kind: 'ok', pdu: retrieveConf(message, parts, token), message };
+    const head = { messageId: message.messageId, envelope: { ...message.envelope, contentType: enriched.contentType } };
+    return { kind: 'ok', pdu: retrieveConf(head, enriched.parts, token), message };
   }
 
   /** M-Retrieve.conf was served: the recipient retrieved it (the terminal's Acknowledge confirms later). */
   async retrieved(token: string): Promise<void> {
     const found = this.opts.store.findByToken(token);
-    if (found) await this.opts.store.setState(found.message.messageId, found.recipient.address, 'retrieved');
+    if (found) await this.transition(found.message, found.recipient.address, 'retrieved', 'M-Retrieve.conf served');
   }
 
-  /** M-NotifyResp.ind (its transaction id is the notification's, i.e. the token) and M-Acknowledge.ind. */
+  /**
+   * M-NotifyResp.ind (its transaction id is the notification's, i.e. the
+   * token) and M-Acknowledge.ind. A state change that the originator asked
+   * to hear about brings its delivery report, in the same transaction.
+   */
   async terminalReport(token: string, kind: 'notify-resp' | 'acknowledge', status?: string | number): Promise<boolean> {
     const found = this.opts.store.findByToken(token);
     if (!found) return false;
@@ -165,7 +201,62 @@ export class MmscService {
     else if (status === 'Rejected' || status === 'Unrecognised') state = 'rejected';
     else if (status === 'Deferred') state = 'deferred';
     else state = 'retrieved';
-    return this.opts.store.setState(message.messageId, recipient.address, state, kind === 'notify-resp' ? `M-NotifyResp.ind ${String(status)}` : 'M-Acknowledge.ind');
+    // Unrecognised is its own delivery status, though the recipient's state is rejected.
+    const report = status === 'Unrecognised' ? 'Unrecognised' : undefined;
+    return this.transition(message, recipient.address, state, kind === 'notify-resp' ? `M-NotifyResp.ind ${String(status)}` : 'M-Acknowledge.ind', report);
+  }
+
+  /** Moves a recipient on, with the delivery report (if asked for) committed with the move. */
+  private async transition(message: StoredMessage, address: string, state: RecipientState, detail: string, report?: DeliveryStatus): Promise<boolean> {
+    const status = report ?? deliveryStatusOf(state);
+    const at = this.opts.clock.now();
+    // A move that does not change what the originator would be told (retrieved → acknowledged) reports nothing.
+    const r = await this.opts.store.setStateAnd(message.messageId, address, state, detail, (from) =>
+      status === undefined || (report === undefined && deliveryStatusOf(from) === status) ? [] : this.opts.outbox.insertNow(deliveryReportJobs(message, address, status, at, this.nextTid())),
+    );
+    if (r.also && r.also.length > 0) this.opts.worker.run(r.also);
+    return r.changed;
+  }
+
+  /**
+   * M-Read-Rec.ind from a recipient's terminal: an event on the message,
+   * and the read report to its originator (M-Read-Orig.ind or MM7
+   * ReadReplyReq), once per reader. False for a message or reader unknown
+   * here: a terminal cannot report on somebody else's message.
+   */
+  async readReport(messageId: string, reader: string, status: ReadStatus): Promise<boolean> {
+    const message = this.opts.store.getMessage(messageId);
+    if (!message || !message.recipients.some((r) => r.address === reader)) return false;
+    const at = this.opts.clock.now();
+    const jobs = await this.opts.store.write(() => {
+      this.opts.store.addEventNow(messageId, reader, 'read-report', status);
+      return this.opts.outbox.insertNow(readReportJobs(message, reader, status, at, this.nextTid()));
+    });
+    this.opts.worker.run(jobs);
+    return true;
+  }
+
+  /** The "Expired" delivery reports of messages the sweeper destroyed; call inside the expiry's transaction. */
+  expiryJobs(expired: ReadonlyArray<{ messageId: string; recipients: string[] }>): OutboxJob[] {
+    const at = this.opts.clock.now();
+    const jobs: NewJob[] = [];
+    for (const e of expired) {
+      const message = this.opts.store.getMessage(e.messageId);
+
+      if (!message?.envelope.deliveryReport) continue;
+      for (const address of e.recipients) jobs.push(...deliveryReportJobs(message, address, 'Expired', at, this.nextTid()));
+    }
+    return this.opts.outbox.insertNow(jobs);
+  }
+
+  /** Runs jobs committed by a caller's transaction (the sweeper's). */
+  runJobs(jobs: readonly OutboxJob[]): void {
+    if (jobs.length > 0) this.opts.worker.run(jobs);
+  }
+
+  private nextTid(): number {
+    this.tid = (this.tid + 1) & 0xff;
+    return this.tid;
   }
 
   get clock(): Clock {

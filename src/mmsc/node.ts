@@ -4,14 +4,23 @@ import { AdminServer } from '../admin/server.js';
 import type { MmscConfig } from '../config/mmsc.js';
 import { Mm1Frontend } from '../frontends/mm1/server.js';
 import { Mm7Frontend } from '../frontends/mm7/server.js';
-import { SpoolNotifier, type Notifier } from '../push/notifier.js';
+import type { SmtpFrontend } from '../frontends/smtp/server.js';
+import { smtpFrontend, smtpJobKinds, smtpPlanner } from '../frontends/smtp/wiring.js';
+import type { Notifier } from '../push/notifier.js';
+import { buildBearers, type Bearers } from '../push/bearers.js';
 import { Db1 } from '../store/db1.js';
 import { Outbox } from '../outbox/outbox.js';
 import { OutboxWorker, type KindOptions } from '../outbox/worker.js';
 import type { JobKind } from '../outbox/types.js';
 import { pushJobHandler } from '../push/push-job.js';
+import { vaspJobHandlers } from '../outbound/vasp-client.js';
+import { readImageGeolocation } from '../transcode/exif.js';
+import { createTranscoder } from '../transcode/setup.js';
+import { Archiving } from './archiving.js';
+import { Enricher, withEnrichment } from './enrich.js';
+import { SubscriptionSync } from './sync.js';
 import { Metrics } from './metrics.js';
-import { MmscService, type JobPlanner, type PushPayload, type Transcoder } from './mmsc.js';
+import { MmscService, type JobPlanner, type MmscServiceOptions, type PushPayload, type Transcoder } from './mmsc.js';
 import { systemClock, type Clock } from './model.js';
 import { Sweeper } from './sweeper.js';
 
@@ -50,7 +59,11 @@ export class MmscNode {
   private service: MmscService | undefined;
   private admin: AdminServer | undefined;
   private worker: OutboxWorker | undefined;
+  private archiving: Archiving | undefined;
+  private sync: SubscriptionSync | undefined;
+  private bearers: Bearers | undefined;
   private box: Outbox | undefined;
+  private smtp: SmtpFrontend | undefined;
   readonly listeners: Listener[] = [];
   readonly metrics: Metrics;
 
@@ -73,6 +86,55 @@ export class MmscNode {
     return this.worker;
   }
 
+  /** The archive links of server 1 (undefined when archive.mode is off). */
+  get archive(): Archiving | undefined {
+    return this.archiving;
+  }
+
+  /** DB1's side of the subscription sync (undefined when archive.mode is off). */
+  get subscriptionSync(): SubscriptionSync | undefined {
+    return this.sync;
+  }
+
+  private enricherFor(): Enricher | undefined {
+    const a = this.opts.config.archive;
+    if (a.mode === 'off' || !a.enrichment.enabled) return undefined;
+    const { notice, link, geolocation, senderLocations, senderLocationUrl } = a.enrichment;
+    return new Enricher({ notice, link, geolocation, senderLocations, timeoutMs: a.timeout, ...(senderLocationUrl !== undefined ? { senderLocationUrl } : {}) }, readImageGeolocation);
+  }
+
+  private archivingFor(db: Db1, outbox: Outbox, clock: Clock, kick: () => void, enricher: Enricher | undefined): Archiving | undefined {
+    const a = this.opts.config.archive;
+    if (a.mode === 'off') return undefined;
+    this.archiving = new Archiving({
+      db,
+      outbox,
+      clock,
+      kick,
+      ...(enricher ? { enricher } : {}),
+      config: {
+        mode: a.mode,
+        url: a.url,
+        path: a.path,
+        auth: a.auth,
+        apiToken: a.apiToken,
+        release: a.release,
+        service: a.service,
+        timeoutMs: a.timeout,
+        lookupCacheMs: a.lookupCache,
+        extraction: a.extraction,
+      },
+      ...(this.opts.log ? { log: this.opts.log } : {}),
+    });
+    return this.archiving;
+  }
+
+  private syncFor(db: Db1, clock: Clock): SubscriptionSync | undefined {
+    const a = this.opts.config.archive;
+    if (a.mode === 'off') return undefined;
+    return new SubscriptionSync({ db, clock, url: a.url, apiToken: a.apiToken, pullEveryMs: a.pullEvery, timeoutMs: a.timeout, ...(this.opts.log ? { log: this.opts.log } : {}) });
+  }
+
   async start(): Promise<Listener[]> {
     const { config } = this.opts;
     const clock = this.opts.clock ?? systemClock;
@@ -81,8 +143,13 @@ export class MmscNode {
     mkdirSync(dataDir, { recursive: true });
     const db = (this.db = Db1.open(join(dataDir, 'mmsc.sqlite'), { clock }));
     this.metrics.watchStore(() => (db.ping() ? db.totals() : undefined));
-    const notifier = this.opts.notifier ?? new SpoolNotifier(resolve(config.notifier.dir ?? join(dataDir, 'spool')), clock);
+    const bearers = this.opts.notifier ? undefined : buildBearers(config, resolve(config.notifier.dir ?? join(dataDir, 'spool')), clock, log);
+    this.bearers = bearers;
+    const notifier = this.opts.notifier ?? bearers!.notifier;
+    bearers?.start();
     const outbox = (this.box = new Outbox(db, clock));
+    const enricher = this.enricherFor();
+    const archiving = this.archivingFor(db, outbox, clock, () => worker.kick(), enricher);
     const worker = (this.worker = new OutboxWorker({
       outbox,
       clock,
@@ -104,9 +171,13 @@ export class MmscNode {
             if (job.messageId && job.address && p.carries === 'm-notification-ind') db.setStateNow(job.messageId, job.address, 'unroutable', `notification failed: ${error}`);
           },
         },
+        ...archiving?.kinds(),
+        ...vaspKinds(db, config, clock, log),
+        ...smtpJobKinds(config, db, clock),
         ...this.opts.jobKinds?.(db),
       },
     }));
+    const sync = (this.sync = this.syncFor(db, clock));
 
     // MM1 first: its address is the base of every Content-Location.
     let retrieveBase = config.mm1.publicUrl?.replace(/\/$/, '') ?? '';
@@ -114,12 +185,13 @@ export class MmscNode {
       store: this.db,
       outbox,
       worker,
-      planners: this.opts.planners?.(db) ?? [],
+      planners: [...(archiving ? [archiving.planner] : []), smtpPlanner(config), ...(this.opts.planners?.(db) ?? [])],
+      ...(archiving && enricher ? { enrich: retrievalEnrichment(archiving, enricher) } : {}),
       clock,
       get retrieveBase() {
         return retrieveBase;
       },
-      ...(this.opts.transcoder ? { transcoder: this.opts.transcoder } : {}),
+      transcoder: this.opts.transcoder ?? createTranscoder(config.transcoder, db, log),
       ...(log ? { log } : {}),
     });
     this.service = service;
@@ -138,17 +210,37 @@ export class MmscNode {
       store: this.db,
     });
     const mm7Port = await this.mm7.start();
+    // SMTP (MM3/MM4): same service, same group commit; its MM4 answers go through the outbox.
+    let smtpPort: number | undefined;
+    if (config.smtp.enabled) {
+      this.smtp = smtpFrontend({ config, service, db, outbox, worker, metrics: this.metrics, ...(log ? { log } : {}) });
+      smtpPort = await this.smtp.start();
+    }
     // Jobs left pending by an earlier run (a crash, a stop mid-retry) go out now.
     worker.start();
-    this.sweeper = new Sweeper(this.db, clock, config.ttl.sweepEvery, log, this.metrics);
+    // Only the synchronized mode reads subscriptions from DB1; DB1's own feed is served in both.
+    if (config.archive.mode === 'synchronized') sync?.start();
+    this.sweeper = new Sweeper(this.db, clock, config.ttl.sweepEvery, log, this.metrics, service);
     this.sweeper.start();
     const { admin } = config;
-    this.admin = new AdminServer({ host: admin.listen.host, port: admin.listen.port, store: db, metrics: this.metrics, token: admin.token, loopbackOnly: admin.loopbackOnly, log });
+    this.admin = new AdminServer({
+      host: admin.listen.host,
+      port: admin.listen.port,
+      store: db,
+      metrics: this.metrics,
+      token: admin.token,
+      loopbackOnly: admin.loopbackOnly,
+      log,
+      outbox,
+      ...(sync ? { sync } : {}),
+      ...(archiving ? { archive: archiving } : {}),
+    });
     const adminPort = await this.admin.start();
     this.listeners.push(
       { what: 'MM7 (VASPs)', url: `http://${config.mm7.listen.host}:${mm7Port}${config.mm7.path}` },
       { what: 'MM1 (terminals)', url: `${mm1Url}/` },
       { what: 'admin/metrics', url: `http://${admin.listen.host}:${adminPort}/` },
+      ...(smtpPort !== undefined ? [{ what: 'SMTP (MM3/MM4)', url: `smtp://${config.smtp.listen.host}:${smtpPort}` }] : []),
     );
     return this.listeners;
   }
@@ -161,9 +253,40 @@ export class MmscNode {
 
   async stop(): Promise<void> {
     this.sweeper?.stop();
-    await Promise.all([this.mm7?.stop(), this.mm1?.stop(), this.admin?.stop()]);
-    await this.worker?.stop();
+    await Promise.all([this.mm7?.stop(), this.mm1?.stop(), this.smtp?.stop(), this.admin?.stop()]);
+    await this.sync?.stop();
+    // The worker takes no new job from here; closing the bearers then rejects the pushes
+    // still waiting for a bind (retryable: they stay in the outbox), so the stop does not wait for them.
+    const workerStopped = this.worker?.stop();
+    await this.bearers?.close();
+    await workerStopped;
     this.db?.close();
     this.db = undefined;
   }
+}
+
+/** An archive subscriber's retrieval shows the notice, the link to the archive and the geolocation. */
+function retrievalEnrichment(archiving: Archiving, enricher: Enricher): NonNullable<MmscServiceOptions['enrich']> {
+  return async ({ message, address, original, parts }) => {
+    const link = archiving.linkFor(message.messageId, address);
+    if (!link) return undefined;
+    const additional = await enricher.additionalData({ sender: message.envelope.from, parts: original, archived: link.state === 'archived', archiveId: link.archiveId, archiveLink: link.archiveLink });
+    return withEnrichment(message.envelope.contentType, parts, additional);
+  };
+}
+
+/** Reports and DeliverReqs to VASPs, at the deliveryUrl of their account. */
+function vaspKinds(db: Db1, config: MmscConfig, clock: Clock, log: MmscNodeOptions['log']): Partial<Record<JobKind, KindOptions>> {
+  const handlers = vaspJobHandlers({
+    getMessage: (id) => db.getMessage(id),
+    getParts: (id) => db.getParts(id),
+    vaspAccount: (id) => config.vasps.find((v) => v.vaspId === id),
+    clock,
+    ...(log ? { log } : {}),
+  });
+  return {
+    'mm7-delivery-report': { handler: handlers['mm7-delivery-report'], concurrency: 8 },
+    'mm7-read-reply': { handler: handlers['mm7-read-reply'], concurrency: 8 },
+    'mm7-deliver': { handler: handlers['mm7-deliver'], concurrency: 8 },
+  };
 }

@@ -1,4 +1,5 @@
-import type { MessageStore } from '../store/types.js';
+import type { OutboxJob } from '../outbox/types.js';
+import type { ExpiredMessage, MessageStore } from '../store/types.js';
 import type { Metrics } from './metrics.js';
 import type { Clock } from './model.js';
 
@@ -20,6 +21,8 @@ export class Sweeper {
     private readonly everyMs: number,
     private readonly log?: (event: Record<string, unknown>) => void,
     private readonly metrics?: Metrics,
+    /** The "Expired" delivery reports, written in the expiry's own transaction and run after it. */
+    private readonly reports?: { expiryJobs(expired: ExpiredMessage[]): OutboxJob[]; runJobs(jobs: readonly OutboxJob[]): void },
   ) {}
 
   start(): void {
@@ -41,7 +44,10 @@ export class Sweeper {
   private async run(): Promise<number> {
     let total = 0;
     for (;;) {
-      const expired = await this.store.expire(this.clock.now(), SWEEP_BATCH);
+      let jobs: OutboxJob[] = [];
+      const reports = this.reports;
+      const expired = await this.store.expire(this.clock.now(), SWEEP_BATCH, reports && ((e) => void (jobs = reports.expiryJobs(e))));
+      reports?.runJobs(jobs);
       for (const e of expired) this.log?.({ event: 'expired', messageId: e.messageId, recipients: e.recipients });
       this.metrics?.expired.inc(expired.length);
       total += expired.length;

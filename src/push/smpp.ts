@@ -36,6 +36,7 @@ import smpp from 'smpp';
 import { z } from 'zod';
 import { ProtocolError } from '../../protocol/errors.js';
 import { segment } from '../../protocol/wdp/segment.js';
+import { BearerError } from './errors.js';
 import type { Notifier, PushRequest } from './notifier.js';
 
 /** command_status values we act on (SMPP 3.4 §5.1.3). */
@@ -153,19 +154,19 @@ export type SmppBearerErrorCode =
   | 'UNENCODABLE';
 
 /** Why a notify() was not acknowledged, and whether to try again. */
-export class SmppBearerError extends Error {
+export class SmppBearerError extends BearerError {
   override readonly name = 'SmppBearerError';
   constructor(
     readonly code: SmppBearerErrorCode,
     message: string,
     /** True: the same push may succeed later (the outbox retries it). */
-    readonly retryable: boolean,
+    retryable: boolean,
     /** The earliest sensible retry, in ms from now. */
-    readonly afterMs?: number,
+    afterMs?: number,
     /** The SMSC's command_status, when it answered. */
     readonly commandStatus?: number,
   ) {
-    super(message);
+    super('smpp', message, retryable, afterMs);
   }
 }
 

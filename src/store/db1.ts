@@ -526,6 +526,17 @@ export class Db1 implements MessageStore {
     return this.#enqueue(() => this.setStateNow(messageId, address, state, detail));
   }
 
+  /**
+   * setState, and `alsoNow` in the same transaction when the state changed
+   * (the reports that a transition brings): both durable, or neither.
+   */
+  setStateAnd<T>(messageId: string, address: string, state: RecipientState, detail: string | undefined, alsoNow: (from: RecipientState) => T): Promise<{ changed: boolean; also?: T }> {
+    return this.#enqueue(() => {
+      const from = this.#s.recipientState.get(messageId, address)?.state;
+      return from !== undefined && this.setStateNow(messageId, address, state, detail) ? { changed: true, also: alsoNow(from) } : { changed: false };
+    });
+  }
+
   /** setState inside a write already running (write(), an outbox completion); false when nothing changed. */
   setStateNow(messageId: string, address: string, state: RecipientState, detail?: string): boolean {
     if (!Object.hasOwn(RANK, state)) throw new TypeError(`unknown recipient state ${String(state)}`);
@@ -589,15 +600,18 @@ export class Db1 implements MessageStore {
    * first, in one transaction: parts deleted, tombstone kept, recipients still
    * waiting → 'expired'. Call again while it returns `batch` entries.
    */
-  expire(now: Date, batch: number): Promise<ExpiredMessage[]> {
+  expire(now: Date, batch: number, alsoNow?: (expired: ExpiredMessage[]) => void): Promise<ExpiredMessage[]> {
     if (!validDate(now)) return Promise.reject(new TypeError('now is not a valid Date'));
     if (!Number.isInteger(batch) || batch < 1) return Promise.reject(new RangeError(`batch must be a positive integer, not ${batch}`));
     return this.#enqueue(() => {
       const at = now.getTime();
-      return this.#s.due.all(at, batch).map(({ message_id }) => ({
+      const expired = this.#s.due.all(at, batch).map(({ message_id }) => ({
         messageId: message_id,
         recipients: this.#destroy(message_id, at, 'expired', null),
       }));
+      // The "Expired" reports commit with the expiry itself.
+      if (expired.length > 0) alsoNow?.(expired);
+      return expired;
     });
   }
 

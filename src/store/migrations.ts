@@ -120,7 +120,9 @@ export const DB1_MIGRATIONS: readonly Migration[] = [
     name: 'outbox: durable jobs for everything that leaves server 1',
     sql: `
       CREATE TABLE outbox (
-        id            INTEGER PRIMARY KEY,
+        -- AUTOINCREMENT: an id is never reused after its job is deleted, so a
+        -- new job is never mistaken for one still finishing in the worker.
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
         kind          TEXT NOT NULL,
         key           TEXT NOT NULL,
         message_id    TEXT,
@@ -144,18 +146,91 @@ export const DB1_MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 3,
-    name: 'archive: subscription associations and the subscriber change feed (lead)',
-    sql: ``,
+    name: 'archive: subscription associations, the subscriber change feed, sync positions',
+    sql: `
+      -- Step b of the archive flow: which subscription a recipient's copy goes to, and how far it got.
+      CREATE TABLE archive_links (
+        message_id      TEXT NOT NULL REFERENCES messages (message_id) ON DELETE CASCADE,
+        address         TEXT NOT NULL,
+        subscription_id TEXT NOT NULL,
+        -- 'pending' until server 2 answered DeliverRsp 1000, then 'archived'
+        state           TEXT NOT NULL,
+        archive_id      TEXT,
+        -- the subscriber's archive (album) link, as server 2 gave it in its DeliverRsp
+        archive_link    TEXT,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        PRIMARY KEY (message_id, address)
+      );
+      CREATE INDEX archive_links_address ON archive_links (address, created_at);
+
+      ALTER TABLE subscribers ADD COLUMN archive_plan TEXT;
+
+      -- DB1's feed of subscriber data for server 2: every change to subscribers, in order.
+      CREATE TABLE subscriber_changes (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        address TEXT NOT NULL,
+        profile TEXT,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        at      INTEGER NOT NULL
+      );
+      CREATE TRIGGER subscribers_feed_insert AFTER INSERT ON subscribers BEGIN
+        INSERT INTO subscriber_changes (address, profile, deleted, at) VALUES (NEW.address, NEW.profile, 0, CAST(unixepoch('subsec') * 1000 AS INTEGER));
+      END;
+      -- Only what server 2 takes from DB1 (the terminal profile) makes a change; the
+      -- subscription columns come from server 2 and must not echo back.
+      CREATE TRIGGER subscribers_feed_update AFTER UPDATE OF profile ON subscribers WHEN OLD.profile IS NOT NEW.profile BEGIN
+        INSERT INTO subscriber_changes (address, profile, deleted, at) VALUES (NEW.address, NEW.profile, 0, CAST(unixepoch('subsec') * 1000 AS INTEGER));
+      END;
+      CREATE TRIGGER subscribers_feed_delete AFTER DELETE ON subscribers BEGIN
+        INSERT INTO subscriber_changes (address, profile, deleted, at) VALUES (OLD.address, NULL, 1, CAST(unixepoch('subsec') * 1000 AS INTEGER));
+      END;
+
+      -- How far this node has read another node's feed.
+      CREATE TABLE sync_positions (
+        feed       TEXT PRIMARY KEY NOT NULL,
+        position   INTEGER NOT NULL,
+        head       INTEGER,
+        pulled_at  INTEGER NOT NULL
+      );
+    `,
   },
   {
     version: 4,
     name: 'smtp: MM3/MM4 interworking (SMTP helper)',
-    sql: ``,
+    sql: `
+      -- MM4_forward.REQ sent to a peer, by X-Mms-Transaction-ID, so its
+      -- MM4_forward.RES (which copies only the transaction id) finds the
+      -- message and recipient it answers.
+      CREATE TABLE mm4_transactions (
+        transaction_id TEXT PRIMARY KEY NOT NULL,
+        message_id     TEXT NOT NULL REFERENCES messages (message_id) ON DELETE CASCADE,
+        address        TEXT NOT NULL,
+        peer_domain    TEXT NOT NULL,
+        created_at     INTEGER NOT NULL,
+        -- X-Mms-Request-Status-Code of the .RES, once it came
+        result         TEXT
+      ) WITHOUT ROWID;
+      CREATE INDEX mm4_transactions_message ON mm4_transactions (message_id, address);
+    `,
   },
   {
     version: 5,
     name: 'transcoder: adapted content cache (transcoder helper)',
-    sql: ``,
+    sql: `
+      -- Adapted parts per (content hash, profile id, transcoder version): the
+      -- key is content-addressed, so messages with the same content share a row.
+      CREATE TABLE transcode_cache (
+        key        TEXT PRIMARY KEY NOT NULL,
+        profile_id TEXT NOT NULL,
+        -- serializeAdaptation(): header length, JSON header, the parts' octets
+        content    BLOB NOT NULL,
+        size       INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      -- Pruning by size deletes the oldest rows first.
+      CREATE INDEX transcode_cache_created ON transcode_cache (created_at);
+    `,
   },
 ];
 

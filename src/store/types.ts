@@ -51,6 +51,12 @@ export interface MessageStore {
   getParts(messageId: string): StoredPart[];
   findByToken(token: string): { message: StoredMessage; recipient: StoredRecipient } | undefined;
   setState(messageId: string, address: string, state: RecipientState, detail?: string): Promise<boolean>;
+  /** setState, and `alsoNow` in the same transaction when the state changed. */
+  setStateAnd<T>(messageId: string, address: string, state: RecipientState, detail: string | undefined, alsoNow: (from: RecipientState) => T): Promise<{ changed: boolean; also?: T }>;
+  /** Records an event inside a write already running (e.g. in an alsoNow). */
+  addEventNow(messageId: string, address: string | null, type: string, detail?: string): void;
+  /** Runs `work` in the next group-commit transaction; resolves once durable. */
+  write<T>(work: () => T): Promise<T>;
   /** Cancel a message none of whose recipients has retrieved it yet. */
   cancel(messageId: string, source: string): Promise<'cancelled' | 'not-found' | 'too-late'>;
   /**
@@ -60,7 +66,7 @@ export interface MessageStore {
    */
   replace(messageId: string, source: string, change: MessageChange): Promise<'replaced' | 'not-found' | 'too-late'>;
   /** Destroy up to `batch` messages whose TTL is past; content goes, a tombstone stays. */
-  expire(now: Date, batch: number): Promise<ExpiredMessage[]>;
+  expire(now: Date, batch: number, alsoNow?: (expired: ExpiredMessage[]) => void): Promise<ExpiredMessage[]>;
   events(messageId: string): Array<{ at: Date; address: string | null; type: string; detail: string | null }>;
   close(): void;
 }

@@ -97,9 +97,10 @@ t.test('tool API: JSON shapes, newest first, byte-identical parts', async (t) =>
     extractedOn: null,
     dropped: [],
     trimmed: [],
-    additional,
+    additional: { ...additional, archiveLink: m.additional.archiveLink },
   });
   t.match(m.archivedAt, /^\d{4}-\d\d-\d\dT/);
+  t.match(m.additional.archiveLink, /\/album\//, "server 2 adds the subscriber's album link to what server 1 sent");
 
   const bySub = (await (await api(base, `/api/subscriptions/${sub.id}/messages`)).json()) as { messages: MessageJson[] };
   t.same(bySub.messages, byAddress.messages, 'the same through the subscription');

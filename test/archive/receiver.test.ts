@@ -17,7 +17,7 @@ t.test('the same forward twice: one record, 1000 both times with the same archiv
   t.equal(first.envelope?.transactionId, f.transactionId, 'TransactionID echoed');
   const id = first.headers.get('x-archive-id');
   t.ok(id, 'an archive id');
-  t.equal(first.envelope?.message.status?.details, `archive-id=${id}`);
+  t.match(first.envelope?.message.status?.details, new RegExp(`^archive-id=${id}; album=http://127\\.0\\.0\\.1:\\d+/album/\\S+$`), 'the archive id and the subscriber album');
   const again = await sendForward(base, f, HMAC);
   t.equal(again.envelope?.message.status?.code, 1000);
   t.equal(again.headers.get('x-archive-id'), id, 'same archive id');
@@ -166,5 +166,6 @@ t.test('extraction on server 2 by the plan, or recorded as done on server 1; add
   t.equal(m1.extractedOn, 'server1');
   t.equal(m1.parts.length, 4, 'server 2 does not extract again');
   t.same(m1.dropped, [{ contentType: 'video/mp4', contentId: 'v', reason: 'content type video/mp4 is not kept by the plan' }]);
-  t.same(m1.additional, {}, 'no additional data: empty');
+  t.same(Object.keys(m1.additional), ['archiveLink'], 'no additional data from server 1: only the album link server 2 adds');
+  t.match(m1.additional.archiveLink, /\/album\//);
 });

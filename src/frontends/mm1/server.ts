@@ -2,13 +2,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Frontend } from '../frontend.js';
 import { ProtocolError } from '../../../protocol/errors.js';
 import { decodeMms, encodeMms } from '../../../protocol/mms/codec.js';
-import type { MmsPdu, MSendConf } from '../../../protocol/mms/model.js';
+import type { MmsPdu, MRetrieveConf, MSendConf } from '../../../protocol/mms/model.js';
 import { expiryFor, partsFromMms } from '../../mmsc/convert.js';
 import { currentRequest, type LogFn } from '../../mmsc/log.js';
 import type { Metrics } from '../../mmsc/metrics.js';
 import type { MmscService } from '../../mmsc/mmsc.js';
 import type { NewRecipient, RecipientKind } from '../../mmsc/model.js';
-import { fromMmsAddress, normaliseNumber, route, type RoutingConfig } from '../../mmsc/routing.js';
+import { fromMmsAddress, normaliseNumber, recipientFor, type RoutingConfig } from '../../mmsc/routing.js';
 import { BodyTooLarge, readBody, send } from '../http-util.js';
 
 export const MMS_MEDIA_TYPE = 'application/vnd.wap.mms-message';
@@ -98,13 +98,24 @@ export class Mm1Frontend extends Frontend {
         this.log?.({ event: `mm1-${kind}`, transactionId: pdu.transactionId, known });
         return send(res, 204);
       }
-      case 'm-read-rec-ind':
-        // Recorded for the read-report issue; nothing routes read reports yet.
-        this.log?.({ event: 'mm1-read-rec', messageId: pdu.messageId, readStatus: pdu.readStatus });
+      case 'm-read-rec-ind': {
+        // The reader is the terminal that sends it: its MSISDN from the WAP gateway's header.
+        const reader = this.msisdnOf(req);
+        const status = pdu.readStatus === 'Read' ? 'Read' : 'Deleted-without-being-read';
+        const known = reader !== undefined && pdu.messageId !== undefined && (await this.opts.mmsc.readReport(pdu.messageId, reader, status));
+        this.log?.({ event: 'mm1-read-rec', messageId: pdu.messageId, readStatus: pdu.readStatus, reader, known });
         return send(res, 204);
+      }
       default:
         return send(res, 400, `${pdu.messageType} is not sent by a terminal to the MMS-C`);
     }
+  }
+
+  /** The subscriber behind a request, from the WAP gateway's header, normalised; undefined without one. */
+  private msisdnOf(req: IncomingMessage): string | undefined {
+    const header = req.headers[this.opts.msisdnHeader];
+    const text = Array.isArray(header) ? header[0] : header;
+    return text ? normaliseNumber(text, this.opts.routing.countryCode) : undefined;
   }
 
   private sendConf(transactionId: string, status: string, text?: string, messageId?: string): MSendConf {
@@ -141,11 +152,11 @@ export class Mm1Frontend extends Frontend {
           continue;
         }
         lists[kind].push(address);
-        const r = route(address, this.opts.routing);
-        recipients.push(r.kind === 'local' ? { address, kind, state: 'accepted' } : { address, kind, state: 'unroutable', reason: r.reason });
+        // Local subscribers are notified; MM3/MM4 recipients are 'forwarded' (their outbox jobs: outboundJobs).
+        recipients.push(recipientFor(address, kind, this.opts.routing));
       }
     }
-    const accepted = recipients.filter((r) => r.state === 'accepted').length;
+    const accepted = recipients.filter((r) => r.state !== 'unroutable').length;
     if (accepted === 0) return this.sendConf(tid, 'Error-permanent-sending-address-unresolved', recipients[0]?.reason ?? 'no recipient');
     const now = this.opts.mmsc.clock.now();
     const expiry = pdu.expiry && 'relative' in pdu.expiry ? { relative: `PT${pdu.expiry.relative}S` } : pdu.expiry;
@@ -196,6 +207,23 @@ export class Mm1Frontend extends Frontend {
           contentType: { mediaType: 'text/plain', params: [{ name: 'charset', value: 'utf-8' }] },
           body: Buffer.from('This message has expired.'),
         },
+        req.method === 'HEAD',
+      );
+    }
+    if (r.kind === 'refused') {
+      this.log?.({ event: 'mm1-retrieve-refused', messageId: r.message.messageId, status: r.retrieveStatus, reason: r.text });
+      return mmsResponse(
+        res,
+        {
+          messageType: 'm-retrieve-conf',
+          transactionId: token,
+          mmsVersion: '1.2',
+          date: this.opts.mmsc.clock.now(),
+          retrieveStatus: r.retrieveStatus,
+          retrieveText: { text: 'This message cannot be shown on this terminal' },
+          contentType: { mediaType: 'text/plain', params: [{ name: 'charset', value: 'utf-8' }] },
+          body: Buffer.from('This message cannot be shown on this terminal.'),
+        } as MRetrieveConf,
         req.method === 'HEAD',
       );
     }
