@@ -7,6 +7,7 @@ import type { IdempotencyKey, MessageStore, StoredIds } from '../store/types.js'
 import { notificationInd, retrieveConf, retrieveConfSize, type MessageHead } from './convert.js';
 import type { Clock, NewMessage, RecipientState, StoredMessage, StoredPart } from './model.js';
 import { deliveryReportJobs, deliveryStatusOf, readReportJobs, type DeliveryStatus, type ReadStatus } from './reports.js';
+import { mm4DeliveryReportJob, mm4ReadReplyJob, type Mm4Identity } from '../outbound/mm4.js';
 
 /** What the terminal said about itself on retrieval: User-Agent and the UAProf URL of x-wap-profile. */
 export interface TerminalHints {
@@ -44,6 +45,8 @@ export interface MmscServiceOptions {
   transcoder?: Transcoder;
   /** Jobs beyond the notifications, e.g. outbound routes and archive forwards. */
   planners?: JobPlanner[];
+  /** This MMS-C's MM4 name: reports on messages from a peer MMS-C go back to it by MM4. */
+  mm4Identity?: Mm4Identity;
   /**
    * Reformatting on retrieval (archive subscribers: notice, link,
    * geolocation): the parts to serve and their top-level type, or
@@ -212,7 +215,7 @@ export class MmscService {
     const at = this.opts.clock.now();
     // A move that does not change what the originator would be told (retrieved → acknowledged) reports nothing.
     const r = await this.opts.store.setStateAnd(message.messageId, address, state, detail, (from) =>
-      status === undefined || (report === undefined && deliveryStatusOf(from) === status) ? [] : this.opts.outbox.insertNow(deliveryReportJobs(message, address, status, at, this.nextTid())),
+      status === undefined || (report === undefined && deliveryStatusOf(from) === status) ? [] : this.opts.outbox.insertNow(this.deliveryReports(message, address, status, at)),
     );
     if (r.also && r.also.length > 0) this.opts.worker.run(r.also);
     return r.changed;
@@ -230,7 +233,10 @@ export class MmscService {
     const at = this.opts.clock.now();
     const jobs = await this.opts.store.write(() => {
       this.opts.store.addEventNow(messageId, reader, 'read-report', status);
-      return this.opts.outbox.insertNow(readReportJobs(message, reader, status, at, this.nextTid()));
+      const jobs = readReportJobs(message, reader, status, at, this.nextTid());
+      const mm4 = this.opts.mm4Identity && mm4ReadReplyJob(message, reader, status === 'Read' ? 'Read' : 'Deleted without being read', this.opts.mm4Identity);
+      if (mm4) jobs.push(mm4);
+      return this.opts.outbox.insertNow(jobs);
     });
     this.opts.worker.run(jobs);
     return true;
@@ -244,7 +250,7 @@ export class MmscService {
       const message = this.opts.store.getMessage(e.messageId);
 
       if (!message?.envelope.deliveryReport) continue;
-      for (const address of e.recipients) jobs.push(...deliveryReportJobs(message, address, 'Expired', at, this.nextTid()));
+      for (const address of e.recipients) jobs.push(...this.deliveryReports(message, address, 'Expired', at));
     }
     return this.opts.outbox.insertNow(jobs);
   }
@@ -252,6 +258,17 @@ export class MmscService {
   /** Runs jobs committed by a caller's transaction (the sweeper's). */
   runJobs(jobs: readonly OutboxJob[]): void {
     if (jobs.length > 0) this.opts.worker.run(jobs);
+  }
+
+  /** A delivery report to the originator in its own protocol: M-Delivery.ind, MM7 DeliveryReportReq, or MM4 to the peer MMS-C. */
+  private deliveryReports(message: StoredMessage, address: string, status: DeliveryStatus, at: Date): NewJob[] {
+    const jobs = deliveryReportJobs(message, address, status, at, this.nextTid());
+    if (this.opts.mm4Identity && message.envelope.origin.interface === 'mm4') {
+      // MM4 has no Unreachable: the peer hears Indeterminate.
+      const mm4 = mm4DeliveryReportJob(message, address, status === 'Unreachable' ? 'Indeterminate' : status, this.opts.mm4Identity);
+      if (mm4) jobs.push(mm4);
+    }
+    return jobs;
   }
 
   private nextTid(): number {

@@ -186,6 +186,7 @@ export class MmscNode {
       outbox,
       worker,
       planners: [...(archiving ? [archiving.planner] : []), smtpPlanner(config), ...(this.opts.planners?.(db) ?? [])],
+      mm4Identity: { domain: config.smtp.domain, systemUser: config.smtp.systemUser },
       ...(archiving && enricher ? { enrich: retrievalEnrichment(archiving, enricher) } : {}),
       clock,
       get retrieveBase() {
