@@ -8,9 +8,9 @@ import type { StoredPart } from '../mmsc/model.js';
 import { formatMimeType, parseMimeType } from '../mmsc/convert.js';
 import { accepts, type TerminalProfile } from './profile.js';
 import type { Adaptation, PartAction } from './cache.js';
-import { EXTENSION_OF, ImageAdaptationError, MEDIA_TYPE_OF, sniffImageFormat, type EncodedImage, type ImageBackend, type ImageInfo } from './image.js';
+import { EXTENSION_OF, ImageAdaptationError, MEDIA_TYPE_OF, type EncodedImage, type ImageBackend, type ImageInfo } from './image.js';
 import { chooseFormat, firstRequest, fitImage, isDecodableImage, type FormatChoice } from './fit.js';
-import { cutText, decodeText, encodeText, targetCharset, writableCharset } from './text.js';
+import { charsetAccepted, cutText, decodeText, encodeText, targetCharset, writableCharset } from './text.js';
 import { rewriteSmil, type PartOutcome } from './smil.js';
 
 /** Smallest text share worth sending when images compete for room. */
@@ -54,7 +54,38 @@ export interface ImageJob {
   info: ImageInfo;
   choice: FormatChoice;
   box: { width: number; height: number };
-  first: EncodedImage;
+  /** The terminal can show the stored image as it is: no encode is made unless its share of the budget is too small. */
+  asIs: boolean;
+  /** The encode at the profile's box with the default setting; made only for an image that cannot go as it is. */
+  first?: EncodedImage;
+}
+
+/** Media types by sharp's format names, for an image whose label must tell the truth before it goes out unchanged. */
+const LABEL_OF: Record<string, readonly string[]> = { jpeg: ['image/jpeg', 'image/jpg', 'image/pjpeg'], png: ['image/png'], gif: ['image/gif'] };
+
+/**
+ * Whether the terminal can take a stored image without any change: its
+ * label is accepted and true, the format choice keeps its own format (so
+ * an animation stays one), it fits the profile's box as stored, and no EXIF
+ * orientation asks for a rotation (many MMS phones ignore that tag and
+ * would show the photo sideways).
+ *
+ * Such an image keeps its bytes, EXIF included. Metadata goes only as a
+ * side effect of re-encoding (sharp writes none): the MMS-C does not edit
+ * content the terminal can take, and the archive's enrichment reads the
+ * position from the stored original before any adaptation, so it loses
+ * nothing either way.
+ */
+export function imageFitsAsIs(plan: Plan, info: ImageInfo, choice: FormatChoice, box: { width: number; height: number }, profile: TerminalProfile): boolean {
+  return (
+    accepts(profile, plan.mediaType) &&
+    (LABEL_OF[info.format] ?? []).includes(plan.mediaType) &&
+    choice.format === info.format &&
+    choice.animated === info.pages > 1 &&
+    info.width <= box.width &&
+    info.height <= box.height &&
+    (info.orientation === undefined || info.orientation === 1)
+  );
 }
 
 /** The parts with their media types and kinds, in message order. */
@@ -66,9 +97,10 @@ export function planParts(parts: readonly StoredPart[]): Plan[] {
 }
 
 /**
- * Every image probed and encoded once at the profile's box with the
- * default setting; what cannot be read, is not allowed, or fails becomes
- * an error kept for its notice.
+ * Every image probed (its header only); one the terminal cannot take as it
+ * is is also encoded once at the profile's box with the default setting;
+ * what cannot be read, is not allowed, or fails becomes an error kept for
+ * its notice.
  */
 export async function prepareImages(backend: ImageBackend, plans: Plan[], profile: TerminalProfile, multipart: boolean): Promise<Map<number, ImageJob | ImageAdaptationError>> {
   const out = new Map<number, ImageJob | ImageAdaptationError>();
@@ -80,19 +112,49 @@ export async function prepareImages(backend: ImageBackend, plans: Plan[], profil
           const box = profile.maxImage;
           if (!box) throw new ImageAdaptationError('IMAGE_NO_FORMAT', 'this phone shows no images');
           const data = plan.original.data;
-          // A JPEG needs no probe: it has no alpha and one frame, and encode reads its header anyway.
-          const info: ImageInfo =
-            sniffImageFormat(data) === 'jpeg' ? { format: 'jpeg', width: 0, height: 0, pages: 1, hasAlpha: false } : await backend.probe(data);
+          // Every image is probed, JPEG too: its dimensions and orientation decide whether it can go as it is.
+          const info = await backend.probe(data);
           const choice = chooseFormat(info, profile, !multipart);
           if (!choice) throw new ImageAdaptationError('IMAGE_NO_FORMAT', `this phone accepts no image format it can be converted to (from ${info.format})`);
-          const first = await backend.encode(data, firstRequest(choice, box));
-          out.set(plan.index, { plan, info, choice, box, first });
+          if (imageFitsAsIs(plan, info, choice, box, profile)) {
+            out.set(plan.index, { plan, info, choice, box, asIs: true });
+          } else {
+            const first = await backend.encode(data, firstRequest(choice, box));
+            out.set(plan.index, { plan, info, choice, box, asIs: false, first });
+          }
         } catch (e) {
           out.set(plan.index, e instanceof ImageAdaptationError ? e : new ImageAdaptationError('IMAGE_UNREADABLE', `image cannot be adapted: ${String(e)}`));
         }
       }),
   );
   return out;
+}
+
+/**
+ * Whether the terminal can take this part as it was stored (size aside):
+ * the SMIL always (it changes only when another part does), text in a
+ * charset the terminal reads, an image it can show unchanged, other media
+ * it accepts. A single part is what the envelope names: it is never
+ * replaced, so only its size and, for an image, its format can matter.
+ */
+export function partFitsAsIs(plan: Plan, images: Map<number, ImageJob | ImageAdaptationError>, profile: TerminalProfile, multipart: boolean): boolean {
+  switch (plan.kind) {
+    case 'smil':
+      return true;
+    case 'text':
+      return !multipart || charsetAccepted(plan.params.charset, profile.charsets);
+    case 'image': {
+      const job = images.get(plan.index);
+      return job !== undefined && !(job instanceof ImageAdaptationError) && job.asIs;
+    }
+    case 'other':
+      return !multipart || accepts(profile, plan.mediaType);
+  }
+}
+
+/** The action of a part sent as it was stored. */
+export function keptAsIs(plan: Plan): PartAction {
+  return { index: plan.index, action: 'kept', detail: `${partName(plan.original, plan.index)}: ${plan.mediaType}, ${kb(plan.original.data.length)}, suits this phone as it is` };
 }
 
 /**
@@ -147,7 +209,10 @@ export async function fitParts(
   // Parts we cannot change: kept when accepted and there is room beside minimal shares for images and text.
   const textPlans = plans.filter((p) => p.kind === 'text');
   const decoded = new Map(textPlans.map((p) => [p.index, decodeText(p.original.data, p.params.charset)]));
-  const textWanted = textPlans.reduce((n, p) => n + Buffer.byteLength(decoded.get(p.index)!, 'utf8'), 0);
+  // A text the terminal reads as it is wants its own octets; one to convert, its UTF-8 length (near what any target takes).
+  const textAsIs = new Set(textPlans.filter((p) => partFitsAsIs(p, images, profile, multipart)).map((p) => p.index));
+  const wantedText = (p: Plan): number => (textAsIs.has(p.index) ? p.original.data.length : Buffer.byteLength(decoded.get(p.index)!, 'utf8'));
+  const textWanted = textPlans.reduce((n, p) => n + wantedText(p), 0);
   const reserve = imagePlans.length * IMAGE_FLOOR + Math.min(textWanted, TEXT_FLOOR);
   for (const plan of plans) {
     if (plan.kind === 'image') {
@@ -174,7 +239,7 @@ export async function fitParts(
   }
 
   // Text: converted to an accepted charset; cut when it would crowd out the images.
-  const imageRoomWanted = imagePlans.reduce((n, p) => n + (images.get(p.index) as ImageJob).first.data.length, 0);
+  const imageRoomWanted = imagePlans.reduce((n, p) => n + imageWanted(images.get(p.index) as ImageJob), 0);
   // Text too long to sit beside the images as they are gets an equal share with each image, or all the images leave, whichever is more.
   let textRoom = Math.max(0, room);
   if (imagePlans.length > 0 && textWanted > room - imageRoomWanted) {
@@ -182,6 +247,14 @@ export async function fitParts(
   }
   for (const plan of textPlans) {
     const text = decoded.get(plan.index)!;
+    const share = textWanted === 0 ? textRoom : Math.floor((textRoom * wantedText(plan)) / textWanted);
+    if (textAsIs.has(plan.index) && plan.original.data.length <= share) {
+      // Readable and within its share: not decoded and re-encoded, which could change octets (a BOM, a stray byte).
+      outcomes[plan.index] = { part: plan.original, replaced: false };
+      actions.push(keptAsIs(plan));
+      room -= plan.original.data.length;
+      continue;
+    }
     // A single part keeps the charset the envelope's content type names.
     const own = writableCharset(plan.params.charset ?? 'us-ascii');
     if (!multipart && !own) {
@@ -189,7 +262,6 @@ export async function fitParts(
       continue;
     }
     const charset = multipart || !own ? targetCharset(plan.params.charset, profile.charsets) : own;
-    const share = textWanted === 0 ? textRoom : Math.floor((textRoom * Buffer.byteLength(text, 'utf8')) / textWanted);
     const cut = cutText(text, charset, Math.max(0, share));
     const params = { ...plan.params, charset };
     const part: StoredPart = { ...plan.original, contentType: formatMimeType('text/plain', params), data: cut.data };
@@ -207,12 +279,17 @@ export async function fitParts(
   // Images share what is left fairly: the small ones keep their size, the rest split the remainder equally.
   const jobs = imagePlans.map((p) => images.get(p.index) as ImageJob);
   const shares = fairShares(
-    jobs.map((j) => j.first.data.length),
+    jobs.map((j) => imageWanted(j)),
     Math.max(0, room),
   );
   await Promise.all(
     jobs.map(async (job, i) => {
       const plan = job.plan;
+      if (job.asIs && plan.original.data.length <= shares[i]!) {
+        outcomes[plan.index] = { part: plan.original, replaced: false };
+        actions.push(keptAsIs(plan));
+        return;
+      }
       try {
         const img = await fitImage(backend, plan.original.data, job.choice, job.box, shares[i]!, job.first);
         const ext = EXTENSION_OF[img.format];
@@ -249,6 +326,11 @@ export async function fitParts(
   }
   const final = outcomes.map((o) => o?.part).filter((p): p is StoredPart => p !== undefined);
   return { parts: final, actions: actions.sort((a, b) => a.index - b.index) };
+}
+
+/** What an image asks of the budget: its own octets when it can go as it is, else its first encode's. */
+function imageWanted(job: ImageJob): number {
+  return job.asIs || !job.first ? job.plan.original.data.length : job.first.data.length;
 }
 
 /**

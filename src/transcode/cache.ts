@@ -24,6 +24,14 @@ export interface Adaptation {
   actions: PartAction[];
   /** Octets the parts add to an M-Retrieve.conf (data and part headers): the same whatever the message's own headers. */
   partsCost?: number;
+  /**
+   * The message goes to the terminal as it was stored: `parts` is empty
+   * (the caller holds the originals, so the cache keeps no copy of them)
+   * and `partsCost` is the originals' cost.
+   */
+  asIs?: boolean;
+  /** Set when every original part suits the terminal as it is: the originals' cost, to tell whether a given head still lets them fit. */
+  asIsCost?: number;
 }
 
 export interface AdaptationCache {
@@ -33,7 +41,7 @@ export interface AdaptationCache {
 }
 
 /** Bump when adaptation output changes for the same input and profile: old cache entries then no longer match. */
-export const TRANSCODER_VERSION = 1;
+export const TRANSCODER_VERSION = 2;
 
 /** SHA-256 over the parts' headers and octets, each field length-prefixed so no two lists hash alike. */
 export function contentHash(parts: readonly StoredPart[]): string {
@@ -112,6 +120,8 @@ interface Header {
   parts: Array<{ contentType: string; contentId?: string; contentLocation?: string; length: number }>;
   actions: PartAction[];
   partsCost?: number;
+  asIs?: boolean;
+  asIsCost?: number;
 }
 
 /** uint32 header length, the JSON header, then every part's octets in order. */
@@ -125,6 +135,8 @@ export function serializeAdaptation(a: Adaptation): Buffer {
     })),
     actions: a.actions,
     ...(a.partsCost !== undefined ? { partsCost: a.partsCost } : {}),
+    ...(a.asIs ? { asIs: true } : {}),
+    ...(a.asIsCost !== undefined ? { asIsCost: a.asIsCost } : {}),
   };
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const len = Buffer.alloc(4);
@@ -150,7 +162,11 @@ export function deserializeAdaptation(buf: Buffer): Adaptation | undefined {
       at += h.length;
     }
     if (at !== buf.length) return undefined;
-    return typeof header.partsCost === 'number' ? { parts, actions: header.actions, partsCost: header.partsCost } : { parts, actions: header.actions };
+    const out: Adaptation = { parts, actions: header.actions };
+    if (typeof header.partsCost === 'number') out.partsCost = header.partsCost;
+    if (header.asIs === true) out.asIs = true;
+    if (typeof header.asIsCost === 'number') out.asIsCost = header.asIsCost;
+    return out;
   } catch {
     return undefined;
   }

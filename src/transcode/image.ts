@@ -21,6 +21,8 @@ export interface ImageInfo {
   /** Frames of an animation; 1 for a still image. */
   pages: number;
   hasAlpha: boolean;
+  /** EXIF orientation 1–8 when the image carries one (1: stored upright). */
+  orientation?: number;
 }
 
 export interface ImageRequest {
@@ -179,7 +181,9 @@ export class SharpImageBackend implements ImageBackend {
       if (m.width * frameHeight * pages > this.#limitInputPixels) {
         throw new ImageAdaptationError('IMAGE_TOO_LARGE', `image too large: ${m.width}x${frameHeight}x${pages} frames exceeds the pixel limit ${this.#limitInputPixels}`);
       }
-      return { format: m.format, width: m.width, height: frameHeight, pages, hasAlpha: m.hasAlpha ?? false };
+      const info: ImageInfo = { format: m.format, width: m.width, height: frameHeight, pages, hasAlpha: m.hasAlpha ?? false };
+      if (m.orientation !== undefined) info.orientation = m.orientation;
+      return info;
     });
   }
 

@@ -2,6 +2,7 @@
  * Text parts: charset conversion to one the terminal accepts and cutting
  * text that is too long for the budget, with a marker saying so.
  */
+import { CHARSETS } from '../../protocol/wsp/tables.js';
 
 /** Charsets this module can write; any charset the platform's TextDecoder knows can be read. */
 export const WRITABLE_CHARSETS = ['utf-8', 'us-ascii', 'iso-8859-1', 'utf-16'] as const;
@@ -69,6 +70,18 @@ export function targetCharset(own: string | undefined, accepted: readonly string
     if (w) return w;
   }
   return 'utf-8';
+}
+
+/**
+ * Whether a terminal accepting `accepted` can read a part labelled `own`
+ * as it is (no label: us-ascii, RFC 2046). The label must be one the
+ * terminal lists (or `*`) and one a WSP Content-Type can carry: an alias
+ * such as utf8 has no MIBenum, so such a part is relabelled instead.
+ */
+export function charsetAccepted(own: string | undefined, accepted: readonly string[]): boolean {
+  const label = (own ?? 'us-ascii').trim().toLowerCase();
+  if (CHARSETS.code(label) === undefined) return false;
+  return accepted.includes('*') || accepted.includes(label);
 }
 
 export const cutMarker = (removed: number): string => `\n[… ${removed} more characters cut to fit this phone]`;

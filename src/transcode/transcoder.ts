@@ -8,12 +8,13 @@
  */
 import type { StoredMessage, StoredPart } from '../mmsc/model.js';
 import type { TerminalHints, Transcoder } from '../mmsc/mmsc.js';
+import { ProtocolError } from '../../protocol/errors.js';
 import { parseMimeType, retrieveConfSize, type MessageHead } from '../mmsc/convert.js';
 import { accepts, profileId, type TerminalProfile } from './profile.js';
 import type { ProfileMatch, ProfileRegistry } from './registry.js';
 import { cacheKey, contentHash, MemoryAdaptationCache, type Adaptation, type AdaptationCache, type PartAction } from './cache.js';
 import { SharpImageBackend, type ImageBackend } from './image.js';
-import { fitParts, partName, planParts, prepareImages } from './assemble.js';
+import { fitParts, keptAsIs, partFitsAsIs, partName, planParts, prepareImages } from './assemble.js';
 
 /** allowAdaptations="false" and the message does not fit the terminal: the MM1 front end answers Error-permanent-content-unsupported. */
 export class AdaptationRefusedError extends Error {
@@ -157,44 +158,63 @@ export class TerminalTranscoder implements Transcoder {
     // Content hash first: a warm cache answers without looking at the media.
     const overhead = Math.ceil((headOnly + 1) / OVERHEAD_STEP) * OVERHEAD_STEP;
     const key = cacheKey(hash ?? contentHash(parts), profileId(profile), `${overhead}${multipart ? '' : ':single'}`);
-    const hit = this.#cache.get(key);
-    let adaptation: Adaptation;
-    let cached = false;
-    if (hit) {
-      adaptation = hit;
-      cached = true;
-    } else {
-      let pending = this.#inFlight.get(key);
-      if (!pending) {
-        // The same content fetched by several recipients at once is adapted once.
-        pending = this.#compute(head, parts, profile, overhead, multipart, token).finally(() => this.#inFlight.delete(key));
-        this.#inFlight.set(key, pending);
-        adaptation = await pending;
-        // The memory tier takes it at once; the terminal does not wait for the DB1 commit.
-        this.#cache.set(key, adaptation).catch((e: unknown) => this.opts.log?.({ event: 'transcode-cache-failed', error: String(e) }));
-      } else {
-        adaptation = await pending;
-      }
+    let { adaptation, cached } = await this.#cachedOrComputed(key, () => this.#compute(head, parts, profile, overhead, multipart, token, true));
+    // Every part suits the terminal as stored and, with this message's own head, the whole fits: the originals go,
+    // the very Buffers. The verdict is exact per head, though the cache entry is shared by heads of one size step.
+    if (adaptation.asIsCost !== undefined && headOnly + adaptation.asIsCost <= profile.maxMessageSize) {
+      const actions = planParts(parts).map(keptAsIs);
+      return { parts, actions, partsCost: adaptation.asIsCost, asIsCost: adaptation.asIsCost, asIs: true, match, size: headOnly + adaptation.asIsCost, fits: true, cached };
+    }
+    if (adaptation.asIs) {
+      // Decided for a shorter head of the same step; this one tips the message over: it needs a real adaptation.
+      ({ adaptation, cached } = await this.#cachedOrComputed(`${key}:adapted`, () => this.#compute(head, parts, profile, overhead, multipart, token, false)));
     }
     // The parts' share of the PDU does not depend on the headers: a cached result needs no second encoding.
     const size = adaptation.partsCost !== undefined ? headOnly + adaptation.partsCost : sizeOf(adaptation.parts);
     return { ...adaptation, match, size, fits: size <= profile.maxMessageSize, cached };
   }
 
-  /** The adapted parts: passes of fitting with a shrinking budget until the assembled message fits. */
-  async #compute(head: MessageHead, parts: StoredPart[], profile: TerminalProfile, overhead: number, multipart: boolean, token: string): Promise<Adaptation> {
+  /** The cache entry for `key`, or the computed one (once for concurrent callers), stored in the cache. */
+  async #cachedOrComputed(key: string, compute: () => Promise<Adaptation>): Promise<{ adaptation: Adaptation; cached: boolean }> {
+    const hit = this.#cache.get(key);
+    if (hit) return { adaptation: hit, cached: true };
+    const pending = this.#inFlight.get(key);
+    // The same content fetched by several recipients at once is adapted once.
+    if (pending) return { adaptation: await pending, cached: false };
+    const computing = compute().finally(() => this.#inFlight.delete(key));
+    this.#inFlight.set(key, computing);
+    const adaptation = await computing;
+    // The memory tier takes it at once; the terminal does not wait for the DB1 commit.
+    this.#cache.set(key, adaptation).catch((e: unknown) => this.opts.log?.({ event: 'transcode-cache-failed', error: String(e) }));
+    return { adaptation, cached: false };
+  }
+
+  /**
+   * The parts to send: none when every part suits the terminal as stored
+   * and the whole fits with this head (`asIs`; allowed unless `mayGoAsIs`
+   * is false); else passes of fitting with a shrinking budget until the
+   * assembled message fits, each part that can stay unchanged staying so.
+   */
+  async #compute(head: MessageHead, parts: StoredPart[], profile: TerminalProfile, overhead: number, multipart: boolean, token: string, mayGoAsIs: boolean): Promise<Adaptation> {
     const plans = planParts(parts);
     // What the parts cost beyond their data: the part headers, as the PDU will encode them.
     const headOnly = retrieveConfSize(head, [], token);
     const partsCost = (ps: readonly StoredPart[]): number => retrieveConfSize(head, ps, token) - headOnly;
-    const limit = profile.maxMessageSize - overhead;
-    const headerCost = partsCost(parts.map((p) => ({ ...p, data: EMPTY }))) + PART_HEADER_SLACK * parts.length;
-    let budget = limit - headerCost;
+    // Probes every image; encodes only those the terminal cannot take as they are.
     const images = await prepareImages(this.#images, plans, profile, multipart);
+    const asIsCost = plans.every((p) => partFitsAsIs(p, images, profile, multipart)) ? encodableCost(parts, partsCost) : undefined;
+    if (mayGoAsIs && asIsCost !== undefined && headOnly + asIsCost <= profile.maxMessageSize) {
+      // The cache keeps no copy of the originals: the caller has them.
+      return { parts: [], actions: plans.map(keptAsIs), partsCost: asIsCost, asIs: true, asIsCost };
+    }
+    const limit = profile.maxMessageSize - overhead;
+    const headerCost = headersCost(parts, partsCost) + PART_HEADER_SLACK * parts.length;
+    let budget = limit - headerCost;
     let result: Adaptation | undefined;
     for (let pass = 0; pass < MAX_PASSES; pass++) {
       result = await fitParts(this.#images, plans, images, profile, Math.max(0, budget), multipart);
       result.partsCost = partsCost(result.parts);
+      if (asIsCost !== undefined) result.asIsCost = asIsCost;
       const over = result.partsCost - limit;
       if (over <= 0) return result;
       budget -= over + 256 * (pass + 1);
@@ -203,6 +223,29 @@ export class TerminalTranscoder implements Transcoder {
   }
 }
 
+
+/** What the parts cost as they are; undefined when a header cannot be written in WSP (such a part must change). */
+function encodableCost(parts: readonly StoredPart[], partsCost: (ps: readonly StoredPart[]) => number): number | undefined {
+  try {
+    return partsCost(parts);
+  } catch (e) {
+    if (e instanceof ProtocolError) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * What the part headers cost. A parameter WSP cannot write (a charset
+ * alias such as utf8) is replaced by the adaptation, so it is counted by
+ * its text length rather than failing the whole message.
+ */
+function headersCost(parts: readonly StoredPart[], partsCost: (ps: readonly StoredPart[]) => number): number {
+  const empty = parts.map((p) => ({ ...p, data: EMPTY }));
+  const exact = encodableCost(empty, partsCost);
+  if (exact !== undefined) return exact;
+  const bare = empty.map((p) => ({ ...p, contentType: parseMimeType(p.contentType).mediaType }));
+  return partsCost(bare) + parts.reduce((n, p) => n + p.contentType.length, 0);
+}
 
 function longestToken(message: StoredMessage): string {
   const n = Math.max(32, ...message.recipients.map((r) => r.token.length));

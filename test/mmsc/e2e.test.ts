@@ -13,13 +13,15 @@ import type { MNotificationInd, MRetrieveConf, MmsPdu } from '../../protocol/mms
 import type { MultipartEntry } from '../../protocol/wsp/multipart.js';
 import { loadMmscConfig } from '../../src/config/mmsc.js';
 import { MmscNode } from '../../src/mmsc/node.js';
+import { photoJpeg } from '../transcode/media.js';
 
 // The MMS-C end to end over real HTTP on 127.0.0.1: MM7 submit → durable
 // accept → spooled WAP pushes → MM1 retrieval → terminal reports; the same
 // for an M-Send.req; TTL expiry with an injected clock.
 
 const GIF = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==', 'base64');
-const JPEG = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(3000, 0x5a), Buffer.from([0xff, 0xd9])]);
+// A real 160x120 photo-like JPEG (a few KB): it suits the default profile as it is, so the transcoder must pass it through untouched.
+const JPEG = await photoJpeg(160, 120);
 const SMIL = '<smil><body><par dur="5s"><img src="photo.jpg"/><text src="hello.txt"/></par></body></smil>';
 const TEXT = 'Grüße from the lab ☀';
 const AUTH = `Basic ${Buffer.from('demo:demo').toString('base64')}`;

@@ -13,13 +13,15 @@ import { TerminalSimulator, TERMINAL_PROFILES, type TerminalReceipt } from '../.
 import { runCli } from '../helpers/cli.js';
 import { submitEnvelope } from '../helpers/mm7.js';
 import { until } from './pushes.js';
+import { photoJpeg } from '../transcode/media.js';
 
 // The whole notification path on loopback: MM7 SubmitReq → MmscNode →
 // smpp bearer → SMSC simulator (reassembles, decodes) → deliver_sm to the
 // terminal simulator → MM1 retrieval → M-NotifyResp.ind / M-Acknowledge.ind
 // → DB1 says 'acknowledged'.
 
-const JPEG = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(2000, 0x41), Buffer.from([0xff, 0xd9])]);
+// A real 160x120 JPEG (a few KB): it suits the terminal as it is, so the transcoder passes it through byte-identical.
+const JPEG = await photoJpeg(160, 120);
 const TEXT = 'Hello from the lab';
 const AUTH = `Basic ${Buffer.from('demo:demo').toString('base64')}`;
 
