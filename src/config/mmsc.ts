@@ -219,7 +219,10 @@ export const mmscConfigSchema = z.object({
   archive: archiveLinkSchema.prefault({}),
 });
 
-export type MmscConfig = z.infer<typeof mmscConfigSchema>;
+export type MmscConfig = z.infer<typeof mmscConfigSchema> & {
+  /** Derived from the VASP accounts at load time (loadMmscConfig). */
+  routing: { vaspShortCodes?: Readonly<Record<string, string>> };
+};
 export type VaspAccount = z.infer<typeof vasp>;
 export type SmtpConfig = z.infer<typeof smtpSchema>;
 export type ArchiveLinkConfig = z.infer<typeof archiveLinkSchema>;
@@ -261,7 +264,10 @@ export function loadMmscConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, overri
     const issue = result.error.issues[0]!;
     throw new ConfigError(`${issue.path.join('.') || 'configuration'}: ${issue.message}`);
   }
-  return result.data;
+  // Routing learns the VASPs' short codes from their accounts: one list to keep, not two.
+  const shortCodes: Record<string, string> = {};
+  for (const v of result.data.vasps) for (const code of v.shortCodes) if (/^[0-9]{3,8}$/.test(code)) shortCodes[code] ??= v.vaspId;
+  return { ...result.data, routing: { ...result.data.routing, vaspShortCodes: shortCodes } };
 }
 
 export function readMmscConfig(file: string, env: NodeJS.ProcessEnv = process.env, overrides: { data?: string } = {}): MmscConfig {

@@ -1,4 +1,5 @@
 import type { Mm7Address } from '../../protocol/mm7/model.js';
+import { deliverJob } from './reports.js';
 import { parseMmsAddress } from '../../protocol/mms/address.js';
 import type { NewJob } from '../outbox/types.js';
 import type { NewMessage, NewRecipient, RecipientKind } from './model.js';
@@ -16,6 +17,8 @@ export interface RoutingConfig {
   mm3?: boolean;
   /** Peer MMS-Cs reached by MM4: numbers in their ranges go to their domain. */
   peers?: ReadonlyArray<{ domain: string; numberRanges: string[] }>;
+  /** VASP short codes (short code → VASPID): a terminal's message to one goes to that VASP as an MM7 DeliverReq. */
+  vaspShortCodes?: Readonly<Record<string, string>>;
 }
 
 export type Route =
@@ -24,6 +27,8 @@ export type Route =
   | { kind: 'mm3'; address: string }
   /** A number of a peer MMS-C: MM4_forward.REQ to its domain (outbox job 'mm4-forward'). */
   | { kind: 'mm4'; address: string; peerDomain: string }
+  /** A VASP's short code: MM7 DeliverReq to the VASP (outbox job 'mm7-deliver'). */
+  | { kind: 'vasp'; address: string; vaspId: string }
   | { kind: 'unroutable'; address: string; reason: string };
 
 const SHORT_CODE = /^[0-9]{3,8}$/;
@@ -88,6 +93,8 @@ export function route(address: string, config: RoutingConfig): Route {
   if (address.includes('@')) {
     return config.mm3 ? { kind: 'mm3', address } : { kind: 'unroutable', address, reason: 'e-mail recipients are not routed (MM3 is off)' };
   }
+  const vaspId = SHORT_CODE.test(address) ? config.vaspShortCodes?.[address] : undefined;
+  if (vaspId !== undefined) return { kind: 'vasp', address, vaspId };
   const peerDomain = peerFor(address, config);
   if (peerDomain !== undefined) return { kind: 'mm4', address, peerDomain };
   return { kind: 'unroutable', address, reason: 'not in a local number range' };
@@ -106,6 +113,7 @@ export function recipientFor(address: string, kind: RecipientKind, config: Routi
       return { address, kind, state: 'accepted' };
     case 'mm3':
     case 'mm4':
+    case 'vasp':
       return { address, kind, state: 'forwarded' };
     case 'unroutable':
       return { address, kind, state: 'unroutable', reason: r.reason };
@@ -133,6 +141,10 @@ export function outboundJobs(messageId: string, message: Pick<NewMessage, 'envel
     if (recipient.state !== 'forwarded' || seen.has(recipient.address)) continue;
     seen.add(recipient.address);
     const r = route(recipient.address, config);
+    if (r.kind === 'vasp') {
+      jobs.push(deliverJob({ messageId, envelope: message.envelope }, r.address, r.vaspId));
+      continue;
+    }
     if (r.kind !== 'mm3' && r.kind !== 'mm4') continue;
     const payload: ForwardPayload = { messageId, address: r.address, ...(r.kind === 'mm4' ? { peerDomain: r.peerDomain } : {}) };
     jobs.push({

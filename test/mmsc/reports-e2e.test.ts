@@ -160,3 +160,30 @@ t.test('terminal originator: M-Delivery.ind on Rejected, M-Read-Orig.ind on a re
   await node.outboxWorker.idle();
   t.equal(pushes.of('+15550001111').filter((p) => p.messageType === 'm-delivery-ind').length, 2, 'Rejected and Expired, nothing else');
 });
+
+t.test("a terminal's message to a VASP short code reaches the VASP as an MM7 DeliverReq", async (t) => {
+  const { node, mm1, vaspLog } = await setup(t);
+  const r = await postMm1(mm1, '+15550001111', {
+    messageType: 'm-send-req',
+    transactionId: 'mo-vasp-1',
+    mmsVersion: '1.2',
+    from: { text: '+15550001111/TYPE=PLMN' },
+    to: [{ text: '12345/TYPE=PLMN' }],
+    subject: { text: 'VOTE 3' },
+    contentType: { mediaType: 'text/plain', params: [] },
+    body: Buffer.from('vote 3'),
+  } as MmsPdu);
+  const conf = decodeMms(Buffer.from(await r.arrayBuffer()));
+  if (conf.messageType !== 'm-send-conf') throw new Error('not an M-Send.conf');
+  t.equal(conf.responseStatus, 'Ok', 'the short code is routable');
+  const deliver = await until('the DeliverReq', () => vaspLog.find((e) => e.type === 'DeliverReq'));
+  if (deliver.message?.type === 'DeliverReq') {
+    t.same(deliver.message.sender, { kind: 'Number', value: '+15550001111' });
+    t.equal(deliver.message.subject, 'VOTE 3');
+    t.equal(deliver.message.linkedId, conf.messageId, 'LinkedID: the message id, for the VASP to answer');
+  } else t.fail('not a DeliverReq');
+  t.equal(deliver.parts[0]?.size, 6, 'with the content');
+  await node.outboxWorker.idle();
+  t.equal(node.store.getMessage(conf.messageId!)?.recipients[0]?.state, 'forwarded');
+  t.same(node.outbox.forMessage(conf.messageId!), [], 'the job is done');
+});
