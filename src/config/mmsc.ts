@@ -175,7 +175,13 @@ export const mmscConfigSchema = z.object({
     })
     .prefault({}),
   ttl: z
-    .object({ default: duration.default(48 * 3_600_000), max: duration.default(7 * 86_400_000), sweepEvery: duration.default(60_000) })
+    .object({
+      default: duration.default(48 * 3_600_000),
+      max: duration.default(7 * 86_400_000),
+      sweepEvery: duration.default(60_000),
+      /** How long a destroyed message is remembered (retrievals answer "expired", VASP retries are recognised). */
+      keepTombstones: duration.default(7 * 86_400_000),
+    })
     .prefault({}),
   routing: z
     .object({

@@ -221,7 +221,7 @@ export class MmscNode {
     worker.start();
     // Only the synchronized mode reads subscriptions from DB1; DB1's own feed is served in both.
     if (config.archive.mode === 'synchronized') sync?.start();
-    this.sweeper = new Sweeper(this.db, clock, config.ttl.sweepEvery, log, this.metrics, service);
+    this.sweeper = new Sweeper(this.db, clock, config.ttl.sweepEvery, log, this.metrics, service, config.ttl.keepTombstones);
     this.sweeper.start();
     const { admin } = config;
     this.admin = new AdminServer({

@@ -23,6 +23,8 @@ export class Sweeper {
     private readonly metrics?: Metrics,
     /** The "Expired" delivery reports, written in the expiry's own transaction and run after it. */
     private readonly reports?: { expiryJobs(expired: ExpiredMessage[]): OutboxJob[]; runJobs(jobs: readonly OutboxJob[]): void },
+    /** How long a destroyed message's tombstone is kept before it is forgotten (undefined: forever). */
+    private readonly keepTombstonesMs?: number,
   ) {}
 
   start(): void {
@@ -51,9 +53,19 @@ export class Sweeper {
       for (const e of expired) this.log?.({ event: 'expired', messageId: e.messageId, recipients: e.recipients });
       this.metrics?.expired.inc(expired.length);
       total += expired.length;
-      if (expired.length < SWEEP_BATCH) return total;
+      if (expired.length < SWEEP_BATCH) break;
       // Yield between batches so accepts interleave.
       await new Promise((r) => setImmediate(r));
     }
+    if (this.keepTombstonesMs !== undefined) {
+      const before = new Date(this.clock.now().getTime() - this.keepTombstonesMs);
+      for (;;) {
+        const purged = await this.store.purge(before, SWEEP_BATCH);
+        if (purged > 0) this.log?.({ event: 'purged', tombstones: purged });
+        if (purged < SWEEP_BATCH) break;
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    return total;
   }
 }

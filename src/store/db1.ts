@@ -315,6 +315,12 @@ function prepareStatements(db: Database.Database) {
     ),
     endLive: db.prepare<[string, number, string]>(`UPDATE recipients SET state = ?, updated_at = ? WHERE message_id = ? AND state IN ${LIVE_STATES}`),
     deleteParts: db.prepare<[string]>('DELETE FROM parts WHERE message_id = ?'),
+    oldTombstones: db.prepare<[number, number], { message_id: string }>(
+      'SELECT message_id FROM messages WHERE destroyed = 1 AND destroyed_at < ? ORDER BY destroyed_at LIMIT ?',
+    ),
+    // Recipients, events, idempotency keys and archive links go with it (ON DELETE CASCADE).
+    deleteMessage: db.prepare<[string]>('DELETE FROM messages WHERE message_id = ?'),
+    deleteJobsOf: db.prepare<[string]>('DELETE FROM outbox WHERE message_id = ?'),
     replaceContent: db.prepare<[string, number, string, string]>('UPDATE messages SET content_type = ?, size = ?, envelope = ? WHERE message_id = ?'),
     destroy: db.prepare<[number, string, string]>(
       'UPDATE messages SET destroyed = 1, destroyed_at = ?, destroyed_reason = ? WHERE message_id = ?',
@@ -612,6 +618,24 @@ export class Db1 implements MessageStore {
       // The "Expired" reports commit with the expiry itself.
       if (expired.length > 0) alsoNow?.(expired);
       return expired;
+    });
+  }
+
+  /**
+   * Forgets up to `batch` tombstones destroyed before `before`, with their
+   * recipients, events, idempotency keys, archive links and leftover jobs:
+   * until then a retrieval says "expired" and a VASP's retry is recognised;
+   * after it, the file no longer grows with every message ever accepted.
+   */
+  purge(before: Date, batch: number): Promise<number> {
+    if (!validDate(before)) return Promise.reject(new TypeError('before is not a valid Date'));
+    return this.#enqueue(() => {
+      const ids = this.#s.oldTombstones.all(before.getTime(), batch);
+      for (const { message_id } of ids) {
+        this.#s.deleteJobsOf.run(message_id);
+        this.#s.deleteMessage.run(message_id);
+      }
+      return ids.length;
     });
   }
 

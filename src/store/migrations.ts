@@ -186,6 +186,9 @@ export const DB1_MIGRATIONS: readonly Migration[] = [
         INSERT INTO subscriber_changes (address, profile, deleted, at) VALUES (OLD.address, NULL, 1, CAST(unixepoch('subsec') * 1000 AS INTEGER));
       END;
 
+      -- The sweeper's purge of old tombstones.
+      CREATE INDEX messages_destroyed_at ON messages (destroyed_at) WHERE destroyed = 1;
+
       -- How far this node has read another node's feed.
       CREATE TABLE sync_positions (
         feed       TEXT PRIMARY KEY NOT NULL,

@@ -67,6 +67,8 @@ export interface MessageStore {
   replace(messageId: string, source: string, change: MessageChange): Promise<'replaced' | 'not-found' | 'too-late'>;
   /** Destroy up to `batch` messages whose TTL is past; content goes, a tombstone stays. */
   expire(now: Date, batch: number, alsoNow?: (expired: ExpiredMessage[]) => void): Promise<ExpiredMessage[]>;
+  /** Forgets up to `batch` tombstones destroyed before `before`; resolves with how many. */
+  purge(before: Date, batch: number): Promise<number>;
   events(messageId: string): Array<{ at: Date; address: string | null; type: string; detail: string | null }>;
   close(): void;
 }

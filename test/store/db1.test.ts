@@ -608,3 +608,26 @@ t.test('durability: SIGKILL in the middle of a stream of group commits loses not
   }
   t.equal(missing, 0, `all ${ids.length} acknowledged accepts are there`);
 });
+
+t.test('purge forgets tombstones older than the cut, with their rows and keys; live and recent ones stay', async (t) => {
+  const clock = new TestClock();
+  const db = Db1.open(tmpFile(t), { clock });
+  t.teardown(() => db.close());
+  const old = await db.accept(message({ expiresAt: T0 + 1000 }), { source: 'mm7:demo', transactionId: 'old' });
+  const recent = await db.accept(message({ expiresAt: T0 + 5000 }), { source: 'mm7:demo', transactionId: 'recent' });
+  const live = await db.accept(message(), { source: 'mm7:demo', transactionId: 'live' });
+  await db.expire(new Date(T0 + 1000), 10);
+  await db.expire(new Date(T0 + 5000), 10);
+  t.equal(await db.purge(new Date(T0 + 1000), 10), 0, 'destroyed exactly at the cut: kept');
+  t.equal(await db.purge(new Date(T0 + 2000), 10), 1);
+  t.equal(db.getMessage(old.messageId), undefined, 'the old tombstone is gone');
+  t.equal(db.findByToken(old.tokens.get('+15550002222')!), undefined, 'its retrieval token too');
+  t.same(db.events(old.messageId), [], 'and its events');
+  const again = await db.accept(message(), { source: 'mm7:demo', transactionId: 'old' });
+  t.notOk(again.duplicate, 'its idempotency key is forgotten');
+  t.ok(db.getMessage(recent.messageId)?.destroyed, 'a recent tombstone stays');
+  t.notOk(db.getMessage(live.messageId)?.destroyed, 'a live message is never purged');
+  t.equal(await db.purge(new Date(T0 + 10 * HOUR), 10), 1, 'only tombstones are purged');
+  t.ok(db.getMessage(live.messageId));
+  t.same(db.sqlite.pragma('foreign_key_check'), [], 'no dangling rows');
+});
