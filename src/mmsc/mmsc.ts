@@ -255,6 +255,19 @@ export class MmscService {
     return this.opts.outbox.insertNow(jobs);
   }
 
+  /**
+   * Inside a running DB1 write (an outbox job's onFailed): a recipient whose
+   * next hop refused for good (bearer, MM3 smarthost, MM4 peer) moves to
+   * `state`, and the originator's delivery report is written with it.
+   */
+  recipientFailedNow(messageId: string, address: string, state: 'rejected' | 'unroutable', detail: string, status: DeliveryStatus): void {
+    const message = this.opts.store.getMessage(messageId);
+    if (!message || !this.opts.store.setStateNow(messageId, address, state, detail)) return;
+    const jobs = this.opts.outbox.insertNow(this.deliveryReports(message, address, status, this.opts.clock.now()));
+    // After the COMMIT of the transaction we are in: it ends before any setImmediate callback.
+    if (jobs.length > 0) setImmediate(() => this.opts.worker.run(jobs));
+  }
+
   /** Runs jobs committed by a caller's transaction (the sweeper's). */
   runJobs(jobs: readonly OutboxJob[]): void {
     if (jobs.length > 0) this.opts.worker.run(jobs);

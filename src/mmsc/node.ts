@@ -168,12 +168,13 @@ export class MmscNode {
           },
           onFailed: (job, error) => {
             const p = job.payload as PushPayload;
-            if (job.messageId && job.address && p.carries === 'm-notification-ind') db.setStateNow(job.messageId, job.address, 'unroutable', `notification failed: ${error}`);
+            // A terminal no bearer can reach: the originator hears Unreachable (issue 5's report statuses).
+            if (job.messageId && job.address && p.carries === 'm-notification-ind') service.recipientFailedNow(job.messageId, job.address, 'unroutable', `notification failed: ${error}`, 'Unreachable');
           },
         },
         ...archiving?.kinds(),
         ...vaspKinds(db, config, clock, log),
-        ...smtpJobKinds(config, db, clock),
+        ...smtpJobKinds(config, db, clock, (messageId, address, detail) => service.recipientFailedNow(messageId, address, 'rejected', detail, 'Rejected')),
         ...this.opts.jobKinds?.(db),
       },
     }));

@@ -53,6 +53,8 @@ export interface MessageStore {
   setState(messageId: string, address: string, state: RecipientState, detail?: string): Promise<boolean>;
   /** setState, and `alsoNow` in the same transaction when the state changed. */
   setStateAnd<T>(messageId: string, address: string, state: RecipientState, detail: string | undefined, alsoNow: (from: RecipientState) => T): Promise<{ changed: boolean; also?: T }>;
+  /** setState inside a write already running; false when nothing changed. */
+  setStateNow(messageId: string, address: string, state: RecipientState, detail?: string): boolean;
   /** Records an event inside a write already running (e.g. in an alsoNow). */
   addEventNow(messageId: string, address: string | null, type: string, detail?: string): void;
   /** Runs `work` in the next group-commit transaction; resolves once durable. */

@@ -1,5 +1,8 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
 import { decodeMms, encodeMms } from '../../protocol/mms/codec.js';
+import { decodeMmsPush } from '../../protocol/mms/push.js';
 import type { MmsPdu } from '../../protocol/mms/model.js';
 import type { MultipartEntry } from '../../protocol/wsp/multipart.js';
 import { classifySmtpError, mm3Mail } from '../../src/outbound/mm3.js';
@@ -24,7 +27,7 @@ t.teardown(async () => {
   await sink.stop();
 });
 
-async function sendFromTerminal(transactionId: string, to: string): Promise<string> {
+async function sendFromTerminal(transactionId: string, to: string, deliveryReport = false): Promise<string> {
   const body: MultipartEntry[] = [
     { contentType: { mediaType: 'application/smil', params: [] }, headers: [{ name: 'Content-ID', value: '<smil>' }], data: Buffer.from('<smil><body><par><img src="p.jpg"/><text src="t.txt"/></par></body></smil>') },
     { contentType: { mediaType: 'text/plain', params: [{ name: 'charset', value: 'utf-8' }] }, headers: [{ name: 'Content-Location', value: 't.txt' }], data: Buffer.from(TEXT) },
@@ -37,6 +40,7 @@ async function sendFromTerminal(transactionId: string, to: string): Promise<stri
     from: 'insert-address',
     to: [{ text: to }],
     subject: { text: 'Postcard' },
+    deliveryReport,
     contentType: { mediaType: 'application/vnd.wap.multipart.related', params: [{ name: 'type', value: 'application/smil' }, { name: 'start', value: '<smil>' }] },
     body,
   };
@@ -94,15 +98,22 @@ t.test('the sink refuses (451) twice, then accepts: the mail arrives once', asyn
   t.ok(sink.attempts - attemptsBefore >= 3, 'after retries');
 });
 
-t.test('a permanent refusal (550): the job fails, the recipient is rejected', async (t) => {
+t.test('a permanent refusal (550): the job fails, the recipient is rejected, the originator gets M-Delivery.ind Rejected', async (t) => {
   sink.refuse = 550;
-  const messageId = await sendFromTerminal('mm3-3', 'dave@example.org');
+  const messageId = await sendFromTerminal('mm3-3', 'dave@example.org', true);
   await until('the job to fail', () => jobsOf(messageId)[0]?.lastError !== null && jobsOf(messageId)[0]?.lastError !== undefined && lab.db.getMessage(messageId)!.recipients[0]!.state === 'rejected');
   sink.refuse = undefined;
   const stored = lab.db.getMessage(messageId)!;
   t.equal(stored.recipients[0]!.state, 'rejected');
   t.match(jobsOf(messageId)[0]!.lastError ?? '', /^SMTP 550/);
   t.notOk(sink.received.some((r) => r.envelope.to.includes('dave@example.org')));
+  const index = join(lab.spool, 'index.jsonl');
+  await until('the delivery report push', () => existsSync(index) && readFileSync(index, 'utf8').includes(messageId));
+  const line = readFileSync(index, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { to: string; messageId: string; file: string }).find((l) => l.messageId === messageId)!;
+  t.equal(line.to, '+15550001111', 'pushed to the terminal that sent it');
+  const report = decodeMmsPush(readFileSync(join(lab.spool, line.file))).mms;
+  t.equal(report.messageType, 'm-delivery-ind');
+  if (report.messageType === 'm-delivery-ind') t.equal(report.status, 'Rejected');
 });
 
 t.test('SMTP answers classified: 5xx failed, 4xx and no answer retry', async (t) => {

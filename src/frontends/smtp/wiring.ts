@@ -34,13 +34,19 @@ export function peerTargets(config: MmscConfig): Mm4PeerTarget[] {
 }
 
 /** A recipient whose next hop refused for good ends `rejected`, in the transaction that fails the job. */
-function rejectOnFailure(db: Db1, what: string): (job: OutboxJob, error: string) => void {
+/** What a permanent MM3/MM4 failure does to its recipient (inside the failing job's transaction). */
+export type RecipientFailed = (messageId: string, address: string, detail: string) => void;
+
+function rejectOnFailure(db: Db1, what: string, failed?: RecipientFailed): (job: OutboxJob, error: string) => void {
   return (job, error) => {
-    if (job.messageId && job.address) db.setStateNow(job.messageId, job.address, 'rejected', `${what}: ${error}`);
+    if (!job.messageId || !job.address) return;
+    // With the core's hook the originator also gets its delivery report (Rejected).
+    if (failed) failed(job.messageId, job.address, `${what}: ${error}`);
+    else db.setStateNow(job.messageId, job.address, 'rejected', `${what}: ${error}`);
   };
 }
 
-export function smtpJobKinds(config: MmscConfig, db: Db1, clock: Clock): Partial<Record<JobKind, KindOptions>> {
+export function smtpJobKinds(config: MmscConfig, db: Db1, clock: Clock, failed?: RecipientFailed): Partial<Record<JobKind, KindOptions>> {
   const { smtp } = config;
   const identity = mm4Identity(config);
   const peers = peerTargets(config);
@@ -52,12 +58,12 @@ export function smtpJobKinds(config: MmscConfig, db: Db1, clock: Clock): Partial
         ? mm3Handler({ lookup: db, smarthost: { host: smarthost.host, port: smarthost.port }, domain: smtp.domain, bounceAddress: smtp.outbound.from ?? `mmsc@${smtp.domain}`, timeoutMs })
         : async () => ({ status: 'failed', error: 'no smarthost configured (smtp.outbound.smarthost)' }),
       concurrency: 8,
-      onFailed: rejectOnFailure(db, 'MM3'),
+      onFailed: rejectOnFailure(db, 'MM3', failed),
     },
     'mm4-forward': {
       handler: mm4ForwardHandler({ lookup: db, transactions: new Mm4Transactions(db), identity, peers, clock, timeoutMs }),
       concurrency: 8,
-      onFailed: rejectOnFailure(db, 'MM4'),
+      onFailed: rejectOnFailure(db, 'MM4', failed),
     },
     'mm4-report': { handler: mm4ReportHandler({ identity, peers, clock, timeoutMs }), concurrency: 4 },
   };
