@@ -13,20 +13,9 @@ import { ConfigError } from '../config/mmsc.js';
 import { createLogger } from '../mmsc/log.js';
 import { Db2, type Cdr } from '../store/db2.js';
 import { CliError, write, type CliStreams } from './io.js';
+import { untilSignal } from './run.js';
 
 const DEFAULT_CONFIG = fileURLToPath(new URL('../../../conf/archive.yaml', import.meta.url));
-
-function untilSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    const on = (sig: string): void => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(sig);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
-}
 
 async function loadConfig(io: CliStreams, opts: { config: string; data?: string }): Promise<ArchiveConfig> {
   try {

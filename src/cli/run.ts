@@ -14,7 +14,7 @@ const DEFAULT_CONFIG = fileURLToPath(new URL('../../../conf/mmsc.yaml', import.m
 const DEFAULT_ARCHIVE_CONFIG = fileURLToPath(new URL('../../../conf/archive.yaml', import.meta.url));
 
 /** Resolves on the first SIGINT or SIGTERM. */
-function untilSignal(): Promise<string> {
+export function untilSignal(): Promise<string> {
   return new Promise((resolve) => {
     const on = (sig: string): void => {
       process.off('SIGINT', on);

@@ -6,26 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, parseDuration } from './mmsc.js';
-
-const duration = z.string().transform((s, ctx) => {
-  try {
-    return parseDuration(s);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message });
-    return z.NEVER;
-  }
-});
-
-const listen = z.string().transform((s, ctx) => {
-  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(s.trim());
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) {
-    ctx.addIssue({ code: 'custom', message: `"${s}" is not host:port` });
-    return z.NEVER;
-  }
-  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
-});
+import { ConfigError, duration, listen } from './mmsc.js';
 
 const extractionRules = z.strictObject({
   types: z.array(z.string().regex(/^(\*|\*\/\*|[a-z0-9.+-]+\/(\*|[a-z0-9.+-]+))$/i, 'a media type or pattern such as image/*')).optional(),

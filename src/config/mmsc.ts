@@ -23,7 +23,8 @@ export function parseDuration(text: string): number {
   return Number(m[1]) * UNIT_MS[m[2]!]!;
 }
 
-const duration = z.string().transform((s, ctx) => {
+/** `48h`, `30s`... as milliseconds, in a zod schema (shared by the archive node's config). */
+export const duration = z.string().transform((s, ctx) => {
   try {
     return parseDuration(s);
   } catch (e) {
@@ -33,7 +34,7 @@ const duration = z.string().transform((s, ctx) => {
 });
 
 /** `host:port`, port 0 allowed (tests); IPv6 as `[::1]:8080`. */
-const listen = z.string().transform((s, ctx) => {
+export const listen = z.string().transform((s, ctx) => {
   const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(s.trim());
   const port = m ? Number(m[2]) : NaN;
   if (!m || port > 65535) {

@@ -2,29 +2,10 @@
  * DB1, the MMS-C's TTL store, on SQLite (better-sqlite3).
  *
  * DESIGN.md step 2: nothing acknowledged is ever lost. Every write goes
- * through one queue and is committed by GROUP COMMIT: the writes asked for
- * in the same tick (or while the event loop was busy with the previous
- * commit) run in ONE IMMEDIATE transaction on the next setImmediate, and
- * each promise settles only after that COMMIT returned. With WAL and
- * synchronous=FULL the commit is fsynced before it returns, so a resolved
- * promise means "on disk", and one fsync is shared by the whole batch.
- *
- * Failure isolation: a write that throws (bad input, a constraint) is
- * rolled back alone and only its promise rejects; the others still commit.
- * A batch first runs without savepoints (a SAVEPOINT per write made every
- * statement several times dearer: SQLite keeps a statement journal of the
- * pages each one touches, spilled to a temp file). If a write throws, that
- * whole transaction is rolled back, nothing of it stored or answered, and
- * the batch runs again with each write in its own SAVEPOINT. A write is
- * then run twice, which is harmless: it is a function of the database (and
- * of the clock and fresh random ids), and its promise settles only after
- * the COMMIT of the run that counts. If the batch itself
- * fails (BEGIN or COMMIT: disk full, I/O error, lock timeout), every promise
- * in it rejects and nothing of it is stored — the senders get an error
- * answer and retry, and the idempotency key makes that retry safe.
- *
- * Reads are synchronous and see committed data only: no transaction is
- * ever open between two ticks.
+ * through GROUP COMMIT (group-commit.ts): the writes of one tick share one
+ * IMMEDIATE transaction and one fsync, and each promise settles only after
+ * that COMMIT returned (WAL, synchronous=FULL). Reads are synchronous and
+ * see committed data only.
  *
  * Shape after undici's SQLite cache store (STYLE.md): versioned schema
  * (migrations.ts), statements prepared once, an index on the expiry column,
@@ -44,6 +25,7 @@ import {
   type StoredPart,
   type StoredRecipient,
 } from '../mmsc/model.js';
+import { GroupCommit, type GroupCommitStats } from './group-commit.js';
 import { DB1_MIGRATIONS, migrate } from './migrations.js';
 import type { AcceptResult, ExpiredMessage, IdempotencyKey, MessageChange, MessageStore, StoredIds } from './types.js';
 
@@ -57,16 +39,8 @@ export interface Db1Options {
   busyTimeoutMs?: number;
 }
 
-/** Counters for tests, metrics and the bench. */
-export interface Db1Stats {
-  /** Transactions committed by the write queue. */
-  commits: number;
-  /** Writes (accept, setState, cancel, expire, subscriber changes) in those transactions, failed ones included. */
-  writes: number;
-  largestBatch: number;
-  /** Batches whose transaction failed as a whole: all their promises rejected. */
-  failedCommits: number;
-}
+/** Counters for tests, metrics and the bench (writes: accept, setState, cancel, expire, subscriber changes...). */
+export type Db1Stats = GroupCommitStats;
 
 export type CancelResult = 'cancelled' | 'not-found' | 'too-late';
 
@@ -251,19 +225,6 @@ function checkMessage(m: NewMessage): void {
   });
 }
 
-/** A write threw in a batch run without savepoints: the batch runs again, each write in its own. */
-class WriteFailed extends Error {
-  constructor(readonly error: unknown) {
-    super('a write of the batch failed');
-  }
-}
-
-/** One queued write: `run` does it inside the batch and returns how to settle its promise once committed. */
-interface Job {
-  run(): () => void;
-  fail(err: unknown): void;
-}
-
 /** Every statement DB1 runs, prepared once per connection. */
 function prepareStatements(db: Database.Database) {
   return {
@@ -398,24 +359,16 @@ class IdMaker {
 }
 
 export class Db1 implements MessageStore {
-  readonly stats: Db1Stats = { commits: 0, writes: 0, largestBatch: 0, failedCommits: 0 };
 
   readonly #db: Database.Database;
   readonly #clock: Clock;
   readonly #ids: IdMaker;
   readonly #random = new RandomPool();
-  readonly #maxBatch: number;
-  #queue: Job[] = [];
-  #timer: NodeJS.Immediate | undefined;
-  #closed = false;
+  readonly #commits: GroupCommit;
 
   readonly #s: Statements;
   /** listMessages' statements, one per combination of filters (16 at most). */
   readonly #listStatements = new Map<string, Database.Statement<Record<string, unknown>, SummaryRow>>();
-  /** The batch as one transaction, no savepoint: throws WriteFailed at the first write that throws. */
-  readonly #batch: Database.Transaction<(jobs: Job[], settle: Array<() => void>) => void>;
-  /** The batch with each write in its own SAVEPOINT, after #batch threw WriteFailed. */
-  readonly #isolated: Database.Transaction<(jobs: Job[], settle: Array<() => void>) => void>;
 
   static open(path: string, opts: Db1Options = {}): Db1 {
     return new Db1(new Database(path, { timeout: opts.busyTimeoutMs ?? 5000 }), opts);
@@ -425,10 +378,10 @@ export class Db1 implements MessageStore {
     this.#db = db;
     this.#clock = opts.clock ?? systemClock;
     this.#ids = new IdMaker(opts.idPrefix ?? '', this.#clock, this.#random);
-    this.#maxBatch = opts.maxBatch ?? 500;
-    if (!Number.isInteger(this.#maxBatch) || this.#maxBatch < 1) {
+    const maxBatch = opts.maxBatch ?? 500;
+    if (!Number.isInteger(maxBatch) || maxBatch < 1) {
       db.close();
-      throw new RangeError(`maxBatch must be a positive integer, not ${this.#maxBatch}`);
+      throw new RangeError(`maxBatch must be a positive integer, not ${maxBatch}`);
     }
     try {
       db.pragma('journal_mode = WAL'); // ':memory:' stays 'memory'
@@ -443,30 +396,11 @@ export class Db1 implements MessageStore {
       throw err;
     }
 
-    this.#batch = db.transaction((jobs: Job[], settle: Array<() => void>) => {
-      for (const job of jobs) {
-        let done: () => void;
-        try {
-          done = job.run();
-        } catch (err) {
-          throw new WriteFailed(err);
-        }
-        settle.push(done);
-      }
-    });
-    const one = db.transaction((job: Job) => job.run()); // nested: a SAVEPOINT
-    this.#isolated = db.transaction((jobs: Job[], settle: Array<() => void>) => {
-      for (const job of jobs) {
-        try {
-          settle.push(one(job));
-        } catch (err) {
-          settle.push(() => job.fail(err));
-        }
-        // Some errors (SQLITE_FULL, IOERR) make SQLite roll back the whole
-        // transaction; later writes would then autocommit one by one. Stop.
-        if (!db.inTransaction) throw new Error('the batch transaction was rolled back by SQLite');
-      }
-    });
+    this.#commits = new GroupCommit(db, maxBatch, 'Db1');
+  }
+
+  get stats(): Db1Stats {
+    return this.#commits.stats;
   }
 
   // ---------------------------------------------------------------- writes
@@ -651,50 +585,8 @@ export class Db1 implements MessageStore {
     return live;
   }
 
-  // ----------------------------------------------------------- group commit
-
   #enqueue<T>(work: () => T): Promise<T> {
-    if (this.#closed) return Promise.reject(new Error('Db1 is closed'));
-    return new Promise<T>((resolve, reject) => {
-      this.#queue.push({
-        run: () => {
-          const value = work();
-          return () => resolve(value);
-        },
-        fail: reject,
-      });
-      this.#timer ??= setImmediate(() => this.#flush());
-    });
-  }
-
-  #flush(): void {
-    if (this.#timer) clearImmediate(this.#timer);
-    this.#timer = undefined;
-    const jobs = this.#queue.length <= this.#maxBatch ? this.#queue : this.#queue.slice(0, this.#maxBatch);
-    this.#queue = jobs === this.#queue ? [] : this.#queue.slice(jobs.length);
-    // The rest waits for the next turn, so reads and I/O get a turn between two batches.
-    if (this.#queue.length > 0) this.#timer = setImmediate(() => this.#flush());
-    if (jobs.length === 0) return;
-    this.stats.writes += jobs.length;
-    this.stats.largestBatch = Math.max(this.stats.largestBatch, jobs.length);
-    let settle: Array<() => void> = [];
-    try {
-      try {
-        this.#batch.immediate(jobs, settle);
-      } catch (err) {
-        if (!(err instanceof WriteFailed)) throw err;
-        // Rolled back: nothing of this run is stored. Again, each write alone.
-        settle = [];
-        this.#isolated.immediate(jobs, settle);
-      }
-    } catch (err) {
-      this.stats.failedCommits++;
-      for (const job of jobs) job.fail(err);
-      return;
-    }
-    this.stats.commits++;
-    // Only now, after COMMIT (fsynced): the answers may go out.
-    for (const done of settle) done();
+    return this.#commits.enqueue(work);
   }
 
   // ----------------------------------------------------------------- reads
@@ -738,7 +630,7 @@ export class Db1 implements MessageStore {
 
   /** A trivial query: false when the database does not answer (closed, I/O error). */
   ping(): boolean {
-    if (this.#closed) return false;
+    if (this.#commits.closed) return false;
     try {
       return this.#s.ping.get()?.ok === 1;
     } catch {
@@ -837,11 +729,8 @@ export class Db1 implements MessageStore {
 
   /** Commits what is queued (its promises resolve), then closes the file. Later calls reject. */
   close(): void {
-    if (this.#closed) return;
-    while (this.#queue.length > 0) this.#flush();
-    if (this.#timer) clearImmediate(this.#timer);
-    this.#timer = undefined;
-    this.#closed = true;
+    if (this.#commits.closed) return;
+    this.#commits.close();
     this.#db.close();
   }
 }

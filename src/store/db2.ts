@@ -1,17 +1,10 @@
 /**
  * DB2, the archive node's store (server 2), on SQLite (better-sqlite3).
  *
- * Same durability rule as DB1 (db1.ts): every write goes through one queue
- * and is committed by GROUP COMMIT — the writes asked for in one tick run
- * in ONE IMMEDIATE transaction on the next setImmediate; with WAL and
- * synchronous=FULL the COMMIT is fsynced before it returns, and each
- * promise settles only after it. So a DeliverRsp 1000 that waits for
- * archive() is sent only once the message is on disk, and one fsync is
- * shared by a whole burst of forwards.
- *
- * Failure isolation as in DB1: a batch first runs without savepoints; if one
- * write throws, the transaction is rolled back and the batch runs again with
- * each write in its own SAVEPOINT, so only the bad write's promise rejects.
+ * Same durability rule as DB1: every write goes through GROUP COMMIT
+ * (group-commit.ts), so a DeliverRsp 1000 that waits for archive() is sent
+ * only once the message is on disk, and one fsync is shared by a whole
+ * burst of forwards; a write that throws is rolled back alone.
  *
  * Reads are synchronous and see committed data only.
  */
@@ -19,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { systemClock, type Clock, type StoredPart } from '../mmsc/model.js';
 import { DB2_MIGRATIONS } from './db2-migrations.js';
+import { GroupCommit, type GroupCommitStats } from './group-commit.js';
 import { migrate } from './migrations.js';
 
 /** A part that extraction did not keep, and why. */
@@ -139,12 +133,7 @@ export interface Db2Options {
   busyTimeoutMs?: number;
 }
 
-export interface Db2Stats {
-  commits: number;
-  writes: number;
-  largestBatch: number;
-  failedCommits: number;
-}
+export type Db2Stats = GroupCommitStats;
 
 interface MessageRow {
   rowid_: number;
@@ -194,18 +183,6 @@ interface CdrRow {
   at: number;
   amount: string;
   currency: string;
-}
-
-interface Job {
-  /** Runs inside the transaction; returns what settles the promise after COMMIT. */
-  run(): () => void;
-  fail(err: unknown): void;
-}
-
-class WriteFailed extends Error {
-  constructor(override readonly cause: unknown) {
-    super('a write of the batch failed');
-  }
 }
 
 /** 128 random bits, URL-safe: ids that name archives and subscriptions cannot be guessed. */
@@ -265,21 +242,18 @@ function prepare(db: Database.Database) {
 }
 
 export class Db2 {
-  readonly stats: Db2Stats = { commits: 0, writes: 0, largestBatch: 0, failedCommits: 0 };
+  get stats(): Db2Stats {
+    return this.#commits.stats;
+  }
+
   readonly #db: Database.Database;
   readonly #s: ReturnType<typeof prepare>;
   readonly #clock: Clock;
-  readonly #maxBatch: number;
-  readonly #batch: Database.Transaction<(jobs: Job[], settle: Array<() => void>) => void>;
-  readonly #isolated: Database.Transaction<(jobs: Job[], settle: Array<() => void>) => void>;
-  #queue: Job[] = [];
-  #timer: NodeJS.Immediate | undefined;
-  #closed = false;
+  readonly #commits: GroupCommit;
 
   /** `file` is a path, or ':memory:' for tests that need no durability. */
   constructor(file: string, opts: Db2Options = {}) {
     this.#clock = opts.clock ?? systemClock;
-    this.#maxBatch = opts.maxBatch ?? 500;
     const db = new Database(file);
     this.#db = db;
     try {
@@ -294,26 +268,12 @@ export class Db2 {
       db.close();
       throw err;
     }
-    this.#batch = db.transaction((jobs: Job[], settle: Array<() => void>) => {
-      for (const job of jobs) {
-        try {
-          settle.push(job.run());
-        } catch (err) {
-          throw new WriteFailed(err);
-        }
-      }
-    });
-    const one = db.transaction((job: Job) => job.run()); // nested: a SAVEPOINT
-    this.#isolated = db.transaction((jobs: Job[], settle: Array<() => void>) => {
-      for (const job of jobs) {
-        try {
-          settle.push(one(job));
-        } catch (err) {
-          settle.push(() => job.fail(err));
-        }
-        if (!db.inTransaction) throw new Error('the batch transaction was rolled back by SQLite');
-      }
-    });
+    try {
+      this.#commits = new GroupCommit(db, opts.maxBatch ?? 500, 'Db2');
+    } catch (err) {
+      db.close();
+      throw err;
+    }
   }
 
   // ------------------------------------------------------------ messages
@@ -549,7 +509,7 @@ export class Db2 {
   }
 
   ping(): boolean {
-    if (this.#closed) return false;
+    if (this.#commits.closed) return false;
     try {
       return this.#s.countMessages.get() !== undefined;
     } catch {
@@ -557,57 +517,14 @@ export class Db2 {
     }
   }
 
-  // --------------------------------------------------------- group commit
-
   #enqueue<T>(work: () => T): Promise<T> {
-    if (this.#closed) return Promise.reject(new Error('Db2 is closed'));
-    return new Promise<T>((resolve, reject) => {
-      this.#queue.push({
-        run: () => {
-          const value = work();
-          return () => resolve(value);
-        },
-        fail: reject,
-      });
-      this.#timer ??= setImmediate(() => this.#flush());
-    });
-  }
-
-  #flush(): void {
-    if (this.#timer) clearImmediate(this.#timer);
-    this.#timer = undefined;
-    const jobs = this.#queue.length <= this.#maxBatch ? this.#queue : this.#queue.slice(0, this.#maxBatch);
-    this.#queue = jobs === this.#queue ? [] : this.#queue.slice(jobs.length);
-    if (this.#queue.length > 0) this.#timer = setImmediate(() => this.#flush());
-    if (jobs.length === 0) return;
-    this.stats.writes += jobs.length;
-    this.stats.largestBatch = Math.max(this.stats.largestBatch, jobs.length);
-    let settle: Array<() => void> = [];
-    try {
-      try {
-        this.#batch.immediate(jobs, settle);
-      } catch (err) {
-        if (!(err instanceof WriteFailed)) throw err;
-        settle = [];
-        this.#isolated.immediate(jobs, settle);
-      }
-    } catch (err) {
-      this.stats.failedCommits++;
-      for (const job of jobs) job.fail(err);
-      return;
-    }
-    this.stats.commits++;
-    // Only now, after the fsynced COMMIT, may the answers go out.
-    for (const done of settle) done();
+    return this.#commits.enqueue(work);
   }
 
   /** Commits what is queued, then closes the file. */
   close(): void {
-    if (this.#closed) return;
-    while (this.#queue.length > 0) this.#flush();
-    if (this.#timer) clearImmediate(this.#timer);
-    this.#timer = undefined;
-    this.#closed = true;
+    if (this.#commits.closed) return;
+    this.#commits.close();
     this.#db.close();
   }
 }
