@@ -11,8 +11,6 @@ import type { MNotificationInd, MRetrieveConf } from '../../protocol/mms/model.j
 import { buildPapResponse, parsePapRequest, parsePushMessage } from '../../protocol/pap/index.js';
 import { loadMmscConfig } from '../../src/config/mmsc.js';
 import { MmscNode } from '../../src/mmsc/node.js';
-import { deliveryReportJobs } from '../../src/mmsc/reports.js';
-import { vaspJobHandlers } from '../../src/outbound/vasp-client.js';
 import { PapNotifier } from '../../src/push/pap.js';
 import { VaspSimulator, type VaspLogEntry } from '../../src/vasp/simulator.js';
 import { submitEnvelope } from '../helpers/mm7.js';
@@ -102,16 +100,6 @@ t.test('MM7 submit → PAP bearer → PPG stub → retrieval; DeliveryReportReq 
     config,
     notifier: new PapNotifier({ url: `${ppgUrl}/wappush`, ppgHost: 'ppg.example' }),
     backoff: { baseMs: 20, maxMs: 100 },
-    jobKinds: (db) => {
-      const handlers = vaspJobHandlers({
-        getMessage: (id) => db.getMessage(id),
-        getParts: (id) => db.getParts(id),
-        vaspAccount: (id) => config.vasps.find((v) => v.vaspId === id),
-        clock: { now: () => new Date() },
-        relayServerId: 'mmsc-e2e',
-      });
-      return { 'mm7-delivery-report': { handler: handlers['mm7-delivery-report'] } };
-    },
   });
   const listeners = await node.start();
   t.teardown(() => node.stop());
@@ -146,17 +134,18 @@ t.test('MM7 submit → PAP bearer → PPG stub → retrieval; DeliveryReportReq 
   t.equal(conf.messageId, messageId);
   t.equal(Buffer.from(conf.body as Uint8Array).toString(), 'hello over PAP');
 
-  // The delivery report for that recipient, through the durable outbox to the VASP.
-  const message = node.store.getMessage(messageId)!;
-  const jobs = deliveryReportJobs(message, '+15550002222', 'Retrieved', new Date(), 1);
-  t.equal(jobs.length, 1);
-  node.outboxWorker.run(await node.outbox.enqueue(jobs));
-  const report = await until('the DeliveryReportReq', () => vaspLog.find((e) => e.type === 'DeliveryReportReq'));
-  await until('the job to be done', () => (node.outbox.forMessage(messageId).some((j) => j.kind === 'mm7-delivery-report') ? undefined : true));
-  t.equal(vaspHits, 3, '500, 500, then through');
-  t.equal(vaspLog.length, 1, 'the report arrived once');
+  // The delivery reports, queued by the node itself: Retrieved when that recipient fetched,
+  // and one for the recipient no push could reach. Through the VASP's two 500s, each once.
+  const reports = (): VaspLogEntry[] => vaspLog.filter((e) => e.type === 'DeliveryReportReq');
+  await until('both DeliveryReportReqs', () => (reports().length >= 2 ? true : undefined));
+  await until('the jobs to be done', () => (node.outbox.forMessage(messageId).some((j) => j.kind === 'mm7-delivery-report') ? undefined : true));
+  t.equal(vaspHits, 4, '500, 500, then both through');
+  t.equal(vaspLog.length, 2, 'each report arrived once');
+  const report = reports().find((e) => e.message?.type === 'DeliveryReportReq' && e.message.recipient?.value === '+15550002222')!;
   t.equal(report.message?.mmStatus, 'Retrieved');
   t.equal(report.message?.messageId, messageId);
   t.same(report.message?.recipient, { kind: 'Number', value: '+15550002222' });
+  const unreachable = reports().find((e) => e.message?.type === 'DeliveryReportReq' && e.message.recipient?.value === '+15550009999');
+  t.equal(unreachable?.message?.mmStatus, 'Indeterminate', 'no push could reach it: Unreachable, said as Indeterminate in MM7');
   t.equal(report.release, 'REL-6-MM7-1-4', 'in the release of the SubmitReq');
 });
