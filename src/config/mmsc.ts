@@ -108,6 +108,8 @@ const smtpSchema = z.object({
       smarthost: listen.optional(),
       /** Envelope sender and From of MM3 mail (default: mmsc@<domain>). */
       from: z.string().optional(),
+      /** Adapt MM3 mail to this terminal profile (conf/terminals) before sending; absent: the content as stored. */
+      adaptProfile: z.string().min(1).optional(),
       timeout: duration.default(30_000),
     })
     .prefault({}),

@@ -1,11 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AdminServer } from '../admin/server.js';
-import type { MmscConfig } from '../config/mmsc.js';
+import { ConfigError, type MmscConfig } from '../config/mmsc.js';
 import { Mm1Frontend } from '../frontends/mm1/server.js';
 import { Mm7Frontend } from '../frontends/mm7/server.js';
 import type { SmtpFrontend } from '../frontends/smtp/server.js';
-import { smtpFrontend, smtpJobKinds, smtpPlanner } from '../frontends/smtp/wiring.js';
+import { smtpFrontend, smtpJobKinds, smtpPlanner, type Mm3Adapt } from '../frontends/smtp/wiring.js';
 import type { Notifier } from '../push/notifier.js';
 import { buildBearers, type Bearers } from '../push/bearers.js';
 import { Db1 } from '../store/db1.js';
@@ -16,6 +16,7 @@ import { pushJobHandler } from '../push/push-job.js';
 import { vaspJobHandlers } from '../outbound/vasp-client.js';
 import { readImageGeolocation } from '../transcode/exif.js';
 import { createTranscoder } from '../transcode/setup.js';
+import { TerminalTranscoder } from '../transcode/transcoder.js';
 import { Archiving } from './archiving.js';
 import { Enricher, withEnrichment } from './enrich.js';
 import { SubscriptionSync } from './sync.js';
@@ -147,6 +148,7 @@ export class MmscNode {
     this.bearers = bearers;
     const notifier = this.opts.notifier ?? bearers!.notifier;
     bearers?.start();
+    const transcoder = this.opts.transcoder ?? createTranscoder(config.transcoder, db, log);
     const outbox = (this.box = new Outbox(db, clock));
     const enricher = this.enricherFor();
     const archiving = this.archivingFor(db, outbox, clock, () => worker.kick(), enricher);
@@ -174,7 +176,7 @@ export class MmscNode {
         },
         ...archiving?.kinds(),
         ...vaspKinds(db, config, clock, log),
-        ...smtpJobKinds(config, db, clock, (messageId, address, detail) => service.recipientFailedNow(messageId, address, 'rejected', detail, 'Rejected')),
+        ...smtpJobKinds(config, db, clock, (messageId, address, detail) => service.recipientFailedNow(messageId, address, 'rejected', detail, 'Rejected'), mm3Adapt(config, transcoder)),
         ...this.opts.jobKinds?.(db),
       },
     }));
@@ -193,7 +195,7 @@ export class MmscNode {
       get retrieveBase() {
         return retrieveBase;
       },
-      transcoder: this.opts.transcoder ?? createTranscoder(config.transcoder, db, log),
+      transcoder,
       ...(log ? { log } : {}),
     });
     this.service = service;
@@ -291,4 +293,13 @@ function vaspKinds(db: Db1, config: MmscConfig, clock: Clock, log: MmscNodeOptio
     'mm7-read-reply': { handler: handlers['mm7-read-reply'], concurrency: 8 },
     'mm7-deliver': { handler: handlers['mm7-deliver'], concurrency: 8 },
   };
+}
+
+/** MM3 mail adapted to smtp.outbound.adaptProfile, when set (and the transcoder is the real one). */
+function mm3Adapt(config: MmscConfig, transcoder: Transcoder): Mm3Adapt | undefined {
+  const name = config.smtp.outbound.adaptProfile;
+  if (name === undefined || !(transcoder instanceof TerminalTranscoder)) return undefined;
+  const profile = transcoder.opts.profiles.lookup(name);
+  if (!profile) throw new ConfigError(`smtp.outbound.adaptProfile: no terminal profile named ${name}`);
+  return async (message, parts) => (await transcoder.adaptFor({ messageId: message.messageId, envelope: message.envelope }, parts, { profile, by: 'subscriber' })).parts;
 }

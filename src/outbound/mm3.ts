@@ -107,6 +107,8 @@ export interface Mm3HandlerOptions {
   timeoutMs: number;
   /** A permanent refusal makes the recipient `rejected` (the report to the originator follows from that state). */
   setState?: SetState;
+  /** Adapts the content before it is mailed (smtp.outbound.adaptProfile); the stored original is not touched. */
+  adapt?: (message: StoredMessage, parts: StoredPart[]) => Promise<StoredPart[]>;
 }
 
 const escapeHtml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -162,7 +164,8 @@ export function mm3Handler(o: Mm3HandlerOptions): JobHandler {
     if (!payload) return { status: 'failed', error: 'job payload lacks messageId/address' };
     const message = o.lookup.getMessage(payload.messageId);
     if (!message || message.destroyed) return { status: 'failed', error: 'message no longer stored' };
-    const mail = mm3Mail(message, o.lookup.getParts(payload.messageId), payload.address, o.domain);
+    const stored = o.lookup.getParts(payload.messageId);
+    const mail = mm3Mail(message, o.adapt ? await o.adapt(message, stored) : stored, payload.address, o.domain);
     const transport = transportFor({ target: o.smarthost, from: o.bounceAddress, to: [payload.address], timeoutMs: o.timeoutMs, name: o.domain });
     let outcome: JobOutcome;
     try {

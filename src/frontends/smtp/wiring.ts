@@ -2,7 +2,7 @@ import type { MmscConfig } from '../../config/mmsc.js';
 import type { LogFn } from '../../mmsc/log.js';
 import type { Metrics } from '../../mmsc/metrics.js';
 import type { JobPlanner, MmscService } from '../../mmsc/mmsc.js';
-import type { Clock } from '../../mmsc/model.js';
+import type { Clock, StoredMessage, StoredPart } from '../../mmsc/model.js';
 import { deliveryReportJobs, readReportJobs, type DeliveryStatus } from '../../mmsc/reports.js';
 import { outboundJobs } from '../../mmsc/routing.js';
 import type { Outbox } from '../../outbox/outbox.js';
@@ -46,7 +46,10 @@ function rejectOnFailure(db: Db1, what: string, failed?: RecipientFailed): (job:
   };
 }
 
-export function smtpJobKinds(config: MmscConfig, db: Db1, clock: Clock, failed?: RecipientFailed): Partial<Record<JobKind, KindOptions>> {
+/** Content adaptation for MM3 mail (the transcoder with smtp.outbound.adaptProfile). */
+export type Mm3Adapt = (message: StoredMessage, parts: StoredPart[]) => Promise<StoredPart[]>;
+
+export function smtpJobKinds(config: MmscConfig, db: Db1, clock: Clock, failed?: RecipientFailed, adapt?: Mm3Adapt): Partial<Record<JobKind, KindOptions>> {
   const { smtp } = config;
   const identity = mm4Identity(config);
   const peers = peerTargets(config);
@@ -55,7 +58,14 @@ export function smtpJobKinds(config: MmscConfig, db: Db1, clock: Clock, failed?:
   return {
     mm3: {
       handler: smarthost
-        ? mm3Handler({ lookup: db, smarthost: { host: smarthost.host, port: smarthost.port }, domain: smtp.domain, bounceAddress: smtp.outbound.from ?? `mmsc@${smtp.domain}`, timeoutMs })
+        ? mm3Handler({
+            lookup: db,
+            smarthost: { host: smarthost.host, port: smarthost.port },
+            domain: smtp.domain,
+            bounceAddress: smtp.outbound.from ?? `mmsc@${smtp.domain}`,
+            timeoutMs,
+            ...(adapt ? { adapt } : {}),
+          })
         : async () => ({ status: 'failed', error: 'no smarthost configured (smtp.outbound.smarthost)' }),
       concurrency: 8,
       onFailed: rejectOnFailure(db, 'MM3', failed),
