@@ -3,10 +3,8 @@
  * environment overrides (ARCHIVE_LISTEN, ARCHIVE_DATA, ARCHIVE_PUBLIC_URL,
  * ARCHIVE_API_TOKEN, ARCHIVE_SERVER1_URL). Errors name the key, as in mmsc.ts.
  */
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, duration, listen } from './mmsc.js';
+import { ConfigError, duration, listen, readYamlFile } from './mmsc.js';
 
 const extractionRules = z.strictObject({
   types: z.array(z.string().regex(/^(\*|\*\/\*|[a-z0-9.+-]+\/(\*|[a-z0-9.+-]+))$/i, 'a media type or pattern such as image/*')).optional(),
@@ -106,17 +104,5 @@ export function loadArchiveConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, ove
 }
 
 export function readArchiveConfig(file: string, env: NodeJS.ProcessEnv = process.env, overrides: { data?: string } = {}): ArchiveConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ConfigError(`${file}: ${(e as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (e) {
-    throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message}`);
-  }
-  return loadArchiveConfig(raw, env, overrides);
+  return loadArchiveConfig(readYamlFile(file), env, overrides);
 }

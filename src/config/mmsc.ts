@@ -279,18 +279,21 @@ export function loadMmscConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, overri
   return { ...result.data, routing: { ...result.data.routing, vaspShortCodes: shortCodes } };
 }
 
-export function readMmscConfig(file: string, env: NodeJS.ProcessEnv = process.env, overrides: { data?: string } = {}): MmscConfig {
+/** A YAML configuration file as a plain value; unreadable or invalid YAML is a ConfigError naming the file. */
+export function readYamlFile(file: string): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     throw new ConfigError(`${file}: ${(e as Error).message}`);
   }
-  let raw: unknown;
   try {
-    raw = parseYaml(text);
+    return parseYaml(text);
   } catch (e) {
     throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message}`);
   }
-  return loadMmscConfig(raw, env, overrides);
+}
+
+export function readMmscConfig(file: string, env: NodeJS.ProcessEnv = process.env, overrides: { data?: string } = {}): MmscConfig {
+  return loadMmscConfig(readYamlFile(file), env, overrides);
 }
