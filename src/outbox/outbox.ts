@@ -60,7 +60,7 @@ export class Outbox {
   readonly #store: OutboxStore;
   readonly #clock: Clock;
   readonly #s: {
-    insert: Statement<[string, string, string | null, string | null, string, number, number | null, number, number, number]>;
+    insert: Statement<[string, string, string | null, string | null, string, number, number | null, number, number, number], JobRow>;
     byKey: Statement<[string, string], JobRow>;
     due: Statement<[number, string, string, number], JobRow>;
     nextDue: Statement<[string], { due_at: number }>;
@@ -80,7 +80,7 @@ export class Outbox {
     this.#s = {
       insert: db.prepare(
         `INSERT INTO outbox (kind, key, message_id, address, payload, due_at, give_up_at, holds_message, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, key) DO NOTHING`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, key) DO NOTHING RETURNING ${COLUMNS}`,
       ),
       byKey: db.prepare(`SELECT ${COLUMNS} FROM outbox WHERE kind = ? AND key = ?`),
       // Oldest due first, of the kinds a worker handles (a JSON array).
@@ -114,7 +114,8 @@ export class Outbox {
     const now = this.#clock.now().getTime();
     const out: OutboxJob[] = [];
     for (const j of jobs) {
-      this.#s.insert.run(
+      // A new row comes back from RETURNING; a key already there returns nothing and is read (one statement on the accept path, not two).
+      const inserted = this.#s.insert.get(
         j.kind,
         j.key,
         j.messageId ?? null,
@@ -126,7 +127,7 @@ export class Outbox {
         now,
         now,
       );
-      const row = this.#s.byKey.get(j.kind, j.key);
+      const row = inserted ?? this.#s.byKey.get(j.kind, j.key);
       if (row) out.push(jobOf(row));
     }
     return out;
