@@ -48,8 +48,13 @@ export function withRequestId(log: LogFn | undefined): LogFn | undefined {
 
 type Level = 'error' | 'warn' | 'info';
 
-/** Levels from event names: failures are errors, refused input is a warning, the rest is info. */
+/**
+ * Levels from event names: failures are errors, refused input is a warning, the rest is info.
+ * A sync pull or hint that failed is retried on its own timer (the other node is
+ * still starting, or down for a while): a warning, not an error.
+ */
 function levelOf(event: string): Level {
+  if (/sync.*-failed|hint-failed/.test(event)) return 'warn';
   if (/error|failed/.test(event)) return 'error';
   if (/malformed|rejected|refused/.test(event)) return 'warn';
   return 'info';

@@ -256,8 +256,10 @@ t.test('createLogger writes one parseable line per event', async (t) => {
   log({ event: 'notify-failed', messageId: 'm-1', error: 'boom' });
   log({ event: 'mm1-malformed', error: 'bad' });
   log({ detail: 'no event name' });
+  log({ event: 'archive-sync-pull-failed', error: 'fetch failed' });
   const parsed = out.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.equal(parsed.length, 3);
+  t.equal(parsed.length, 4);
+  t.match(parsed[3], { level: 'warn', event: 'archive-sync-pull-failed' }, 'a sync pull that will be retried is a warning');
   t.match(parsed[0], { level: 'error', event: 'notify-failed', messageId: 'm-1', error: 'boom' });
   t.match(parsed[1], { level: 'warn', event: 'mm1-malformed' });
   t.notOk('messageId' in parsed[1]!);
