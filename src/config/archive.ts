@@ -4,7 +4,7 @@
  * ARCHIVE_API_TOKEN, ARCHIVE_SERVER1_URL). Errors name the key, as in mmsc.ts.
  */
 import { z } from 'zod';
-import { ConfigError, duration, listen, readYamlFile } from './mmsc.js';
+import { duration, listen, parseConfig, readYamlFile, type EnvOverride } from './mmsc.js';
 
 const extractionRules = z.strictObject({
   types: z.array(z.string().regex(/^(\*|\*\/\*|[a-z0-9.+-]+\/(\*|[a-z0-9.+-]+))$/i, 'a media type or pattern such as image/*')).optional(),
@@ -78,7 +78,7 @@ export const archiveConfigSchema = z
 export type ArchiveConfig = z.infer<typeof archiveConfigSchema>;
 export type ArchivePlan = z.infer<typeof plan>;
 
-const ENV: Array<[string, (c: Record<string, Record<string, unknown>>, v: string) => void]> = [
+const ENV: EnvOverride[] = [
   ['ARCHIVE_DATA', (c, v) => ((c as Record<string, unknown>).data = v)],
   ['ARCHIVE_LISTEN', (c, v) => ((c as Record<string, unknown>).listen = v)],
   ['ARCHIVE_PUBLIC_URL', (c, v) => ((c as Record<string, unknown>).publicUrl = v)],
@@ -87,20 +87,7 @@ const ENV: Array<[string, (c: Record<string, Record<string, unknown>>, v: string
 ];
 
 export function loadArchiveConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, overrides: { data?: string } = {}): ArchiveConfig {
-  const base = (raw ?? {}) as Record<string, Record<string, unknown>>;
-  if (typeof base !== 'object' || Array.isArray(base)) throw new ConfigError('configuration: expected a mapping at the top level');
-  const merged = structuredClone(base);
-  for (const [name, apply] of ENV) {
-    const value = env[name];
-    if (value !== undefined && value !== '') apply(merged, value);
-  }
-  if (overrides.data !== undefined) (merged as Record<string, unknown>).data = overrides.data;
-  const result = archiveConfigSchema.safeParse(merged);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    throw new ConfigError(`${issue.path.join('.') || 'configuration'}: ${issue.message}`);
-  }
-  return result.data;
+  return parseConfig(archiveConfigSchema, raw, ENV, env, overrides);
 }
 
 export function readArchiveConfig(file: string, env: NodeJS.ProcessEnv = process.env, overrides: { data?: string } = {}): ArchiveConfig {

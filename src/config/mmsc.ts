@@ -244,7 +244,7 @@ export function vaspReleases(v: VaspAccount): readonly Release[] {
 }
 
 /** Environment overrides, one per listener and for the data directory. */
-const ENV: Array<[string, (c: Record<string, Record<string, unknown>>, v: string) => void]> = [
+const ENV: EnvOverride[] = [
   ['MMSC_DATA', (c, v) => ((c as Record<string, unknown>).data = v)],
   ['MMSC_MM7_LISTEN', (c, v) => ((c.mm7 ??= {}).listen = v)],
   ['MMSC_MM1_LISTEN', (c, v) => ((c.mm1 ??= {}).listen = v)],
@@ -259,24 +259,37 @@ const ENV: Array<[string, (c: Record<string, Record<string, unknown>>, v: string
  * Validates a configuration object (from YAML, plus environment and
  * command-line overrides). Errors name the key: `mm7.listen: "x" is not host:port`.
  */
-export function loadMmscConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, overrides: { data?: string } = {}): MmscConfig {
+/** An environment variable and where it goes in the raw configuration. */
+export type EnvOverride = [string, (c: Record<string, Record<string, unknown>>, v: string) => void];
+
+/**
+ * Both nodes' loading rule: the raw value (from YAML), then the environment
+ * overrides, then `--data`, validated by `schema`; the first problem is a
+ * ConfigError naming its key.
+ */
+export function parseConfig<S extends z.ZodType>(schema: S, raw: unknown, envTable: readonly EnvOverride[], env: NodeJS.ProcessEnv, overrides: { data?: string }): z.output<S> {
   const base = (raw ?? {}) as Record<string, Record<string, unknown>>;
   if (typeof base !== 'object' || Array.isArray(base)) throw new ConfigError('configuration: expected a mapping at the top level');
   const merged = structuredClone(base);
-  for (const [name, apply] of ENV) {
+  for (const [name, apply] of envTable) {
     const value = env[name];
     if (value !== undefined && value !== '') apply(merged, value);
   }
   if (overrides.data !== undefined) (merged as Record<string, unknown>).data = overrides.data;
-  const result = mmscConfigSchema.safeParse(merged);
+  const result = schema.safeParse(merged);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     throw new ConfigError(`${issue.path.join('.') || 'configuration'}: ${issue.message}`);
   }
+  return result.data;
+}
+
+export function loadMmscConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, overrides: { data?: string } = {}): MmscConfig {
+  const data = parseConfig(mmscConfigSchema, raw, ENV, env, overrides);
   // Routing learns the VASPs' short codes from their accounts: one list to keep, not two.
   const shortCodes: Record<string, string> = {};
-  for (const v of result.data.vasps) for (const code of v.shortCodes) if (/^[0-9]{3,8}$/.test(code)) shortCodes[code] ??= v.vaspId;
-  return { ...result.data, routing: { ...result.data.routing, vaspShortCodes: shortCodes } };
+  for (const v of data.vasps) for (const code of v.shortCodes) if (/^[0-9]{3,8}$/.test(code)) shortCodes[code] ??= v.vaspId;
+  return { ...data, routing: { ...data.routing, vaspShortCodes: shortCodes } };
 }
 
 /** A YAML configuration file as a plain value; unreadable or invalid YAML is a ConfigError naming the file. */
