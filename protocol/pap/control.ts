@@ -1,4 +1,3 @@
-import { XMLValidator } from 'fast-xml-parser';
 import { ProtocolError } from '../errors.js';
 import { attr, escapeXml, parseXml, type XmlElement } from '../mm7/xml.js';
 import { papCodeText } from './codes.js';
@@ -133,10 +132,6 @@ function parsePapDocument(xml: string, field: string): XmlElement {
   if (xml.length > MAX_RESPONSE_CHARS) throw new ProtocolError('BAD_LENGTH', field, `larger than ${MAX_RESPONSE_CHARS} characters`);
   const withoutDoctype = xml.replace(/<!DOCTYPE\s+pap\s+PUBLIC\s+"[^"<>[\]]*"\s+"[^"<>[\]]*"\s*>/, '');
   if (/<!DOCTYPE|<!ENTITY/i.test(withoutDoctype)) throw new ProtocolError('BAD_VALUE', field, 'only the PAP DOCTYPE (an external identifier, no internal subset) is allowed');
-  // The tree parser is lenient (an unclosed element ends at the end of input); a cut-off
-  // answer must not pass for a complete one, so well-formedness is checked first.
-  const valid = XMLValidator.validate(withoutDoctype);
-  if (valid !== true) throw new ProtocolError('BAD_VALUE', field, `not well-formed XML: ${valid.err.msg} (line ${valid.err.line})`);
   let root: XmlElement;
   try {
     root = parseXml(withoutDoctype, { maxOctets: MAX_RESPONSE_CHARS, maxDepth: 8 });
