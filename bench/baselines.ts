@@ -62,6 +62,31 @@ export function bareSplitDecode(body: Buffer, boundary: string, leaf: number): B
   return decodeBase64Lines(bareSplit(body, boundary)[leaf]!.body);
 }
 
+/**
+ * The same request with each base64 leaf sent as `Content-Transfer-Encoding:
+ * binary` instead (as many VASP stacks send media): the parse then has
+ * nothing to decode, so its cost beside the bare split is the codec's own.
+ */
+export function withBinaryLeaves(body: Buffer, boundary: string): Buffer {
+  const pieces: Buffer[] = [];
+  let done = 0;
+  for (const leaf of bareSplit(body, boundary)) {
+    const headers = leaf.headers.toString('latin1');
+    if (!/content-transfer-encoding:\s*base64/i.test(headers)) continue;
+    const headersAt = leaf.headers.byteOffset - body.byteOffset;
+    const bodyAt = leaf.body.byteOffset - body.byteOffset;
+    pieces.push(
+      body.subarray(done, headersAt),
+      Buffer.from(headers.replace(/(content-transfer-encoding:\s*)base64/i, '$1binary'), 'latin1'),
+      body.subarray(headersAt + leaf.headers.length, bodyAt),
+      decodeBase64Lines(leaf.body),
+    );
+    done = bodyAt + leaf.body.length;
+  }
+  pieces.push(body.subarray(done));
+  return Buffer.concat(pieces);
+}
+
 /** mailsplit's Splitter alone over a body: the library share of a parse. */
 export function mailsplitOnly(contentType: string, body: Buffer): Promise<number> {
   return new Promise((resolve, reject) => {
