@@ -42,7 +42,29 @@ export const DEFAULT_XML_LIMITS: XmlLimits = { maxDepth: 32, maxOctets: 1 << 20 
 
 const corrupt = (detail: string): Mm7Error => new Mm7Error('BAD_VALUE', 'SOAP envelope', detail, 2007);
 
-const XML_NS_SCOPE: ReadonlyMap<string, string> = new Map([['xml', 'http://www.w3.org/XML/1998/namespace']]);
+/**
+ * The namespace declarations in force: an element's own, then its
+ * ancestors'. A chain rather than a copied map, so that a crafted document
+ * declaring thousands of prefixes cannot make every element copy them all;
+ * a lookup walks at most maxDepth links.
+ */
+interface Scope {
+  declared: ReadonlyMap<string, string>;
+  outer: Scope | undefined;
+}
+
+const XML_NS_SCOPE: Scope = { declared: new Map([['xml', 'http://www.w3.org/XML/1998/namespace']]), outer: undefined };
+
+function lookup(scope: Scope, prefix: string): string | undefined {
+  for (let s: Scope | undefined = scope; s; s = s.outer) {
+    const ns = s.declared.get(prefix);
+    if (ns !== undefined) return ns;
+  }
+  return undefined;
+}
+
+/** Above this many attributes on one element, duplicates are found with a set (a crafted tag may carry thousands). */
+const FEW_ATTRIBUTES = 8;
 
 // XML 1.0 NameStartChar / NameChar (§2.3) in the BMP; astral characters pass as surrogate pairs.
 const NAME_START = 'A-Za-z_:\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD\\uD800-\\uDFFF';
@@ -59,7 +81,7 @@ const NOT_XML_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
 interface Open {
   qname: string;
   element: XmlElement;
-  scope: ReadonlyMap<string, string>;
+  scope: Scope;
   /** Character data since the last child element or CDATA section, as written (undecoded). */
   pending: string;
 }
@@ -182,13 +204,20 @@ class XmlReader {
     let at = this.at + 1 + qname.length;
     const raw: Array<[name: string, value: string]> = [];
     let declares = false;
+    let names: Set<string> | undefined;
     // Most MM7 elements have no attributes: try the attribute pattern only after whitespace.
     while (isSpaceAt(xml, at)) {
       ATTRIBUTE.lastIndex = at;
       const m = ATTRIBUTE.exec(xml);
       if (!m) break;
       const name = m[1]!;
-      for (const [seen] of raw) if (seen === name) this.fail(`attribute ${name} given twice on <${qname}>`, at);
+      if (raw.length < FEW_ATTRIBUTES) {
+        for (const [seen] of raw) if (seen === name) this.fail(`attribute ${name} given twice on <${qname}>`, at);
+      } else {
+        names ??= new Set(raw.map(([n]) => n));
+        if (names.has(name)) this.fail(`attribute ${name} given twice on <${qname}>`, at);
+        names.add(name);
+      }
       raw.push([name, m[2] ?? m[3]!]);
       if (name === 'xmlns' || name.startsWith('xmlns:')) declares = true;
       at = ATTRIBUTE.lastIndex;
@@ -205,21 +234,21 @@ class XmlReader {
     const parent = this.open[this.open.length - 1];
     let scope = parent ? parent.scope : XML_NS_SCOPE;
     if (declares) {
-      const own = new Map(scope);
+      const declared = new Map<string, string>();
       for (const [name, value] of raw) {
-        if (name === 'xmlns') own.set('', decodeReferences(value));
-        else if (name.startsWith('xmlns:')) own.set(name.slice(6), decodeReferences(value));
+        if (name === 'xmlns') declared.set('', decodeReferences(value));
+        else if (name.startsWith('xmlns:')) declared.set(name.slice(6), decodeReferences(value));
       }
-      scope = own;
+      scope = { declared, outer: scope };
     }
     const [prefix, local] = splitName(qname);
-    const ns = scope.get(prefix);
+    const ns = lookup(scope, prefix);
     if (ns === undefined && prefix !== '') throw corrupt(`undeclared namespace prefix "${prefix}" on <${qname}>`);
     const attrs: XmlElement['attrs'] = [];
     for (const [name, value] of raw) {
       if (name === 'xmlns' || name.startsWith('xmlns:')) continue;
       const [p, l] = splitName(name);
-      const attrNs = p === '' ? '' : scope.get(p);
+      const attrNs = p === '' ? '' : lookup(scope, p);
       if (attrNs === undefined) throw corrupt(`undeclared namespace prefix "${p}" on attribute ${name}`);
       attrs.push({ ns: attrNs, local: l, value: decodeReferences(normaliseAttribute(value)) });
     }

@@ -53,6 +53,12 @@ t.test('namespaces resolve through scopes, whatever the prefixes', async (t) => 
       },
     ],
   });
+  const redeclared = parseXml('<p:a xmlns:p="urn:1"><p:b xmlns:p="urn:2"><p:c/></p:b><p:d/></p:a>');
+  t.same(
+    [redeclared.ns, redeclared.children[0]?.ns, redeclared.children[0]?.children[0]?.ns, redeclared.children[1]?.ns],
+    ['urn:1', 'urn:2', 'urn:2', 'urn:1'],
+    'a redeclared prefix holds inside its element only',
+  );
   t.match(refusal('<p:a xmlns:q="urn:q"/>'), /undeclared namespace prefix "p"/);
   t.match(refusal('<a q:x="1"/>'), /undeclared namespace prefix "q" on attribute q:x/);
 });
@@ -72,6 +78,7 @@ t.test('what is not well-formed is refused with 2007 and says where', async (t) 
     ['<a><b></a></b>', /<\/a> does not close <b>/],
     ['<a></ab>', /<\/ab> does not close <a>/],
     ['<a x="1" x="2"/>', /attribute x given twice/],
+    [`<a${Array.from({ length: 20 }, (_, i) => ` x${i}="${i}"`).join('')} x3="again"/>`, /attribute x3 given twice/],
     ['<a x=1/>', /malformed start tag <a>/],
     ['<a x="<"/>', /malformed start tag <a>/],
     ['<a x="1"y="2"/>', /malformed start tag <a>/],
