@@ -13,7 +13,8 @@
  * both; the ratio is the median of the slice pairs' accepted/bare rates.
  *
  * In-process (default): an MmscNode on 127.0.0.1, ports 0, DB1 in a temp
- * directory (WAL, synchronous=FULL: a 1000 answer leaves after the fsync),
+ * directory (WAL; a 1000 answer leaves after the fsync of the WAL, which runs
+ * in libuv's thread pool, and checkpoints run in a thread of their own),
  * the demo VASP with submitsPerSecond 1e6, and a notifier that does nothing,
  * so WAP-push spooling is not part of the figure. Client, gateway and bare
  * server then share one process, one event loop and the machine's cores:
@@ -371,7 +372,7 @@ async function main(): Promise<void> {
   if (opts.external) {
     console.log(`gateway: ${gatewayUrl.href} (external process${opts.pid ? `, pid ${opts.pid}` : ''}); bare server and client in this process`);
   } else {
-    console.log(`gateway: in-process MmscNode at ${gatewayUrl.href}, DB1 in ${dir} (WAL, synchronous=FULL), demo VASP at 1e6 submits/s`);
+    console.log(`gateway: in-process MmscNode at ${gatewayUrl.href}, DB1 in ${dir} (WAL, fsync per group commit off the event loop, checkpoints in a thread), demo VASP at 1e6 submits/s`);
     console.log('         notifier: a no-op (notify: async () => {}): no WAP push is spooled; the push PDU is still built and the recipient marked notified in DB1');
   }
   console.log(`note: ${opts.external ? 'client and bare server' : 'client, bare server and gateway'} share one Node process and event loop on a ${availableParallelism()}-core machine; the client's cost is on both sides of the ratio`);

@@ -13,6 +13,8 @@ import type { JobKind, NewJob, OutboxJob } from './types.js';
 export interface OutboxStore {
   readonly sqlite: Database;
   write<T>(work: () => T): Promise<T>;
+  /** Undefined when every commit so far is on disk; else a promise of it (a store whose fsync runs after its COMMIT). */
+  durable?(): Promise<void> | undefined;
 }
 
 interface JobRow {
@@ -139,6 +141,11 @@ export class Outbox {
   }
 
   /** Pending jobs of these kinds due at `now`, oldest first, but those in `skip` (already running). */
+  /** See OutboxStore.durable: a job read now may come from a commit not yet on disk. */
+  durable(): Promise<void> | undefined {
+    return this.#store.durable?.();
+  }
+
   due(now: Date, kinds: readonly JobKind[], limit: number, skip: Iterable<number> = []): OutboxJob[] {
     return this.#s.due.all(now.getTime(), JSON.stringify(kinds), JSON.stringify([...skip]), limit).map(jobOf);
   }

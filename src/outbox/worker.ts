@@ -111,6 +111,32 @@ export class OutboxWorker {
     }
   }
 
+  /**
+   * A poll can read jobs whose commit is not on disk yet (DB1 fsyncs after
+   * COMMIT, off the event loop): they are held, as in flight, until it is,
+   * so a push or forward never goes out for a write a power cut could undo.
+   * One fsync at most; run() needs no wait (its callers were answered after
+   * theirs).
+   */
+  #admitWhenDurable(jobs: readonly OutboxJob[], durable: Promise<void>): void {
+    for (const job of jobs) this.#inFlight.add(job.id);
+    const release = (): void => {
+      for (const job of jobs) this.#inFlight.delete(job.id);
+    };
+    const p = durable.then(
+      () => {
+        release();
+        if (this.#started) for (const job of jobs) this.#admit(job);
+      },
+      (e: unknown) => {
+        release();
+        this.#o.log?.({ event: 'outbox-poll-failed', error: String(e) });
+      },
+    );
+    this.#settling.add(p);
+    void p.finally(() => this.#settling.delete(p));
+  }
+
   #admit(job: OutboxJob): void {
     if (this.#inFlight.has(job.id)) return;
     const kind = this.#o.kinds[job.kind];
@@ -204,7 +230,9 @@ export class OutboxWorker {
       if (open.length > 0) {
         const limit = 256;
         const due = outbox.due(now, open, limit, this.#inFlight);
-        for (const job of due) this.#admit(job);
+        const durable = due.length > 0 ? outbox.durable() : undefined;
+        if (durable) this.#admitWhenDurable(due, durable);
+        else for (const job of due) this.#admit(job);
         if (due.length === limit) this.#pollAgain = true;
       }
       if (open.length < this.#kinds.length) this.#pollAgain = true;

@@ -4,14 +4,14 @@
  * DESIGN.md step 2: nothing acknowledged is ever lost. Every write goes
  * through GROUP COMMIT (group-commit.ts): the writes of one tick share one
  * IMMEDIATE transaction and one fsync, and each promise settles only after
- * that COMMIT returned (WAL, synchronous=FULL). Reads are synchronous and
- * see committed data only.
+ * that COMMIT returned and the WAL was fsynced (in the thread pool, off the
+ * event loop: group-commit.ts). Reads are synchronous and see committed
+ * data only.
  *
  * Shape after undici's SQLite cache store (STYLE.md): versioned schema
  * (migrations.ts), statements prepared once, an index on the expiry column,
  * expired rows pruned oldest first.
  */
-import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import {
   systemClock,
@@ -25,8 +25,10 @@ import {
   type StoredPart,
   type StoredRecipient,
 } from '../mmsc/model.js';
-import { GroupCommit, type GroupCommitStats } from './group-commit.js';
+import { Checkpointer } from './checkpointer.js';
+import { GroupCommit, walSync, type GroupCommitStats } from './group-commit.js';
 import { DB1_MIGRATIONS, migrate } from './migrations.js';
+import { RandomPool } from './random-pool.js';
 import type { AcceptResult, ExpiredMessage, IdempotencyKey, MessageChange, MessageStore, StoredIds } from './types.js';
 
 export interface Db1Options {
@@ -100,11 +102,21 @@ interface RecipientRow {
   updated_at: number;
 }
 interface PartRow {
+  seq: number;
   content_type: string;
   content_id: string | null;
   content_location: string | null;
   data: Buffer;
+  pieces: number;
 }
+
+/**
+ * A part's octets are stored in rows of at most this many (migration 6):
+ * SQLite copies a bound blob, then builds the row's record, both whole, so a
+ * 7 MB image inserted in one row held two more copies of itself at once;
+ * with 256 KiB pieces those two are 512 KiB, whatever the part.
+ */
+export const PART_PIECE_OCTETS = 256 << 10;
 interface SubscriberRow {
   address: string;
   profile: string | null;
@@ -232,9 +244,12 @@ function prepareStatements(db: Database.Database) {
       `INSERT INTO messages (message_id, sender, subject, date, expires_at, origin_interface, source, content_type, size, envelope)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    insertPart: db.prepare<[string, number, string, string | null, string | null, Buffer]>(
-      'INSERT INTO parts (message_id, seq, content_type, content_id, content_location, data) VALUES (?, ?, ?, ?, ?, ?)',
+    insertPart: db.prepare<[string, number, string, string | null, string | null, Buffer, number]>(
+      'INSERT INTO parts (message_id, seq, content_type, content_id, content_location, data, pieces) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
+    insertPiece: db.prepare<[string, number, number, Buffer]>('INSERT INTO part_pieces (message_id, seq, piece, data) VALUES (?, ?, ?, ?)'),
+    pieces: db.prepare<[string, number], { data: Buffer }>('SELECT data FROM part_pieces WHERE message_id = ? AND seq = ? ORDER BY piece'),
+    deletePieces: db.prepare<[string]>('DELETE FROM part_pieces WHERE message_id = ?'),
     insertRecipient: db.prepare<[string, string, string, string, string, string | null, number]>(
       'INSERT INTO recipients (message_id, address, kind, state, token, reason, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
@@ -252,7 +267,7 @@ function prepareStatements(db: Database.Database) {
     recipientState: db.prepare<[string, string], { state: RecipientState }>('SELECT state FROM recipients WHERE message_id = ? AND address = ?'),
     byToken: db.prepare<[string], { message_id: string; address: string }>('SELECT message_id, address FROM recipients WHERE token = ?'),
     parts: db.prepare<[string], PartRow>(
-      'SELECT content_type, content_id, content_location, data FROM parts WHERE message_id = ? ORDER BY seq',
+      'SELECT seq, content_type, content_id, content_location, data, pieces FROM parts WHERE message_id = ? ORDER BY seq',
     ),
     events: db.prepare<[string], EventRow>('SELECT at, address, type, detail FROM events WHERE message_id = ? ORDER BY id'),
     setState: db.prepare<[string, number, string | null, string, string]>(
@@ -290,7 +305,9 @@ function prepareStatements(db: Database.Database) {
     ping: db.prepare<[], { ok: number }>('SELECT 1 AS ok'),
     totals: db.prepare<[], StoreTotals>('SELECT count(*) AS messages, coalesce(sum(size), 0) AS bytes FROM messages WHERE destroyed = 0'),
     partSummaries: db.prepare<[string], { content_type: string; content_id: string | null; content_location: string | null; size: number }>(
-      'SELECT content_type, content_id, content_location, length(data) AS size FROM parts WHERE message_id = ? ORDER BY seq',
+      `SELECT content_type, content_id, content_location,
+              length(data) + (CASE WHEN pieces = 0 THEN 0 ELSE (SELECT sum(length(x.data)) FROM part_pieces x WHERE x.message_id = p.message_id AND x.seq = p.seq) END) AS size
+       FROM parts p WHERE message_id = ? ORDER BY seq`,
     ),
     subscriber: db.prepare<[string], SubscriberRow>('SELECT address, profile, archive_subscription_id FROM subscribers WHERE address = ?'),
     subscribers: db.prepare<[string, number], SubscriberRow>(
@@ -305,32 +322,6 @@ function prepareStatements(db: Database.Database) {
 }
 type Statements = ReturnType<typeof prepareStatements>;
 
-/**
- * Random octets drawn from the CSPRNG in bulk: one synchronous randomBytes
- * call per POOL_OCTETS (256 tokens) instead of one per token and per id.
- * Each octet is handed out once; what is handed out is a view that the
- * caller turns into a string at once.
- */
-class RandomPool {
-  static readonly POOL_OCTETS = 4096;
-  #buf = Buffer.alloc(0);
-  #pos = 0;
-
-  take(n: number): Buffer {
-    if (this.#pos + n > this.#buf.length) {
-      this.#buf = randomBytes(Math.max(RandomPool.POOL_OCTETS, n));
-      this.#pos = 0;
-    }
-    const out = this.#buf.subarray(this.#pos, this.#pos + n);
-    this.#pos += n;
-    return out;
-  }
-
-  /** 128 bits, base64url (22 characters): an unguessable retrieval URL. */
-  token(): string {
-    return this.take(16).toString('base64url');
-  }
-}
 
 /** Sortable, unique message ids: time (9 base36 digits), a per-ms sequence (3), 48 random bits (10). */
 class IdMaker {
@@ -365,6 +356,8 @@ export class Db1 implements MessageStore {
   readonly #ids: IdMaker;
   readonly #random = new RandomPool();
   readonly #commits: GroupCommit;
+  readonly #walSync: ReturnType<typeof walSync>;
+  readonly #checkpointer: Checkpointer | undefined;
 
   readonly #s: Statements;
   /** listMessages' statements, one per combination of filters (16 at most). */
@@ -383,20 +376,44 @@ export class Db1 implements MessageStore {
       db.close();
       throw new RangeError(`maxBatch must be a positive integer, not ${maxBatch}`);
     }
+    let wal: ReturnType<typeof walSync>;
     try {
+      // A new file only (an existing one keeps its own): a 30 KB image is 2 WAL frames, not 8, and
+      // every frame is two write() calls inside the commit, on the event loop.
+      db.pragma('page_size = 16384');
       db.pragma('journal_mode = WAL'); // ':memory:' stays 'memory'
       // FULL: in WAL mode the WAL is fsynced at every COMMIT, so a committed accept survives a power cut, not only a crash.
+      // A file then moves to NORMAL with the same fsync done by the group commit (walSync below).
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       db.pragma(`busy_timeout = ${Math.trunc(opts.busyTimeoutMs ?? 5000)}`);
       migrate(db, DB1_MIGRATIONS);
       this.#s = prepareStatements(db);
+      // A file: the same fsync of the WAL per group, but in libuv's thread pool (synchronous=NORMAL,
+      // group-commit.ts "deferred sync"), so requests are read and parsed during it; an answer
+      // still waits for it.
+      wal = walSync(db);
+      // Checkpoints too (an fsync, pages copied, another fsync) in a thread of their own, woken
+      // after each group's fsync.
+      const checkpointer = wal && new Checkpointer(db, wal.file, { busyTimeoutMs: opts.busyTimeoutMs ?? 5000 });
+      this.#checkpointer = checkpointer;
+      const fsyncWal = wal?.sync;
+      this.#walSync = wal && {
+        ...wal,
+        sync: (done) =>
+          fsyncWal!((err) => {
+            done(err);
+            checkpointer?.wake();
+          }),
+        beforeBatch: () => checkpointer?.beforeBatch(),
+      };
     } catch (err) {
       db.close();
+      wal?.close();
       throw err;
     }
 
-    this.#commits = new GroupCommit(db, maxBatch, 'Db1');
+    this.#commits = new GroupCommit(db, maxBatch, 'Db1', this.#walSync);
   }
 
   get stats(): Db1Stats {
@@ -441,12 +458,7 @@ export class Db1 implements MessageStore {
       size,
       encodeEnvelope(e),
     );
-    m.parts.forEach((p, seq) => {
-      // A plain Uint8Array (typed as Buffer, but JS callers) would bind as a blob all the same; a Buffer view costs nothing.
-      const bytes: Uint8Array = p.data;
-      const data = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      s.insertPart.run(id, seq, p.contentType, p.contentId ?? null, p.contentLocation ?? null, data);
-    });
+    m.parts.forEach((p, seq) => this.#insertPart(id, seq, p));
     const tokens = new Map<string, string>();
     for (const r of m.recipients) {
       // One row per address: the first mention (to before cc before bcc, as given) wins.
@@ -458,6 +470,17 @@ export class Db1 implements MessageStore {
     }
     if (key) s.insertKey.run(key.source, key.transactionId, id, now);
     return { messageId: id, duplicate: false, tokens };
+  }
+
+  /** One part's row, and its pieces past the first PART_PIECE_OCTETS (views of its data: no copy here). */
+  #insertPart(messageId: string, seq: number, p: StoredPart): void {
+    // A plain Uint8Array (typed as Buffer, but JS callers) would bind as a blob all the same; a Buffer view costs nothing.
+    const bytes: Uint8Array = p.data;
+    const data = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const pieces = Math.max(0, Math.ceil(data.length / PART_PIECE_OCTETS) - 1);
+    const first = pieces === 0 ? data : data.subarray(0, PART_PIECE_OCTETS);
+    this.#s.insertPart.run(messageId, seq, p.contentType, p.contentId ?? null, p.contentLocation ?? null, first, pieces);
+    for (let i = 1; i <= pieces; i++) this.#s.insertPiece.run(messageId, seq, i, data.subarray(i * PART_PIECE_OCTETS, (i + 1) * PART_PIECE_OCTETS));
   }
 
   /** Durable when the promise resolves. False when nothing changed: unknown recipient, same state, or a transition canTransition() forbids. */
@@ -526,7 +549,8 @@ export class Db1 implements MessageStore {
       let size = row.size;
       if (change.parts) {
         s.deleteParts.run(messageId);
-        change.parts.forEach((p, seq) => s.insertPart.run(messageId, seq, p.contentType, p.contentId ?? null, p.contentLocation ?? null, Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength)));
+        s.deletePieces.run(messageId);
+        change.parts.forEach((p, seq) => this.#insertPart(messageId, seq, p));
         size = change.parts.reduce((n, p) => n + p.data.byteLength, 0);
       }
       s.replaceContent.run(envelope.contentType, size, encodeEnvelope(envelope), messageId);
@@ -578,6 +602,7 @@ export class Db1 implements MessageStore {
     const s = this.#s;
     const live = s.liveRecipients.all(messageId).map((r) => r.address);
     s.deleteParts.run(messageId);
+    s.deletePieces.run(messageId);
     s.destroy.run(at, reason, messageId);
     s.endLive.run(reason, at, messageId);
     for (const address of live) s.insertEvent.run(messageId, address, at, reason, detail);
@@ -606,7 +631,8 @@ export class Db1 implements MessageStore {
   /** The content in order; [] for a destroyed (expired, cancelled) or unknown message. */
   getParts(messageId: string): StoredPart[] {
     return this.#s.parts.all(messageId).map((p) => {
-      const part: StoredPart = { contentType: p.content_type, data: p.data };
+      const data = p.pieces === 0 ? p.data : Buffer.concat([p.data, ...this.#s.pieces.all(messageId, p.seq).map((x) => x.data)]);
+      const part: StoredPart = { contentType: p.content_type, data };
       if (p.content_id !== null) part.contentId = p.content_id;
       if (p.content_location !== null) part.contentLocation = p.content_location;
       return part;
@@ -723,6 +749,11 @@ export class Db1 implements MessageStore {
     return this.#enqueue(work);
   }
 
+  /** Undefined when every commit so far is on disk; else when they will be (group-commit.ts durable()). */
+  durable(): Promise<void> | undefined {
+    return this.#commits.durable();
+  }
+
   #tokens(messageId: string): Map<string, string> {
     return new Map(this.#s.recipients.all(messageId).map((r) => [r.address, r.token]));
   }
@@ -731,6 +762,9 @@ export class Db1 implements MessageStore {
   close(): void {
     if (this.#commits.closed) return;
     this.#commits.close();
+    // The checkpoint thread's connection first: the last one to close checkpoints and removes the WAL.
+    this.#checkpointer?.close();
     this.#db.close();
+    this.#walSync?.close();
   }
 }

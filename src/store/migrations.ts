@@ -235,6 +235,24 @@ export const DB1_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX transcode_cache_created ON transcode_cache (created_at);
     `,
   },
+  {
+    version: 6,
+    name: 'parts longer than a piece stored in pieces (accept path)',
+    sql: `
+      -- SQLite builds a row whole in memory: a copy of the bound blob, then the
+      -- record, so a 7 MB part cost two more 7 MB buffers at once on the accept
+      -- path. A part longer than a piece (db1.ts PART_PIECE_OCTETS) keeps its
+      -- first piece in parts.data and the rest here, in order.
+      ALTER TABLE parts ADD COLUMN pieces INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE part_pieces (
+        message_id TEXT NOT NULL REFERENCES messages (message_id) ON DELETE CASCADE,
+        seq        INTEGER NOT NULL,
+        piece      INTEGER NOT NULL,
+        data       BLOB NOT NULL,
+        PRIMARY KEY (message_id, seq, piece)
+      );
+    `,
+  },
 ];
 
 /** Brings `db` up to the last of `migrations`; a no-op on a file that is already there. */

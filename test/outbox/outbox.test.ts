@@ -231,6 +231,29 @@ t.test('jobs left pending by an earlier process run when a worker starts', async
   t.same(box.counts(), []);
 });
 
+t.test('a job a poll reads from a commit not yet on disk runs only once it is', async (t) => {
+  const clock = new TestClock();
+  const { db } = open(t, clock);
+  // DB1 fsyncs after COMMIT (group-commit.ts): a poll can read a job a power cut could still undo.
+  let onDisk: () => void = () => undefined;
+  let gate: Promise<void> | undefined;
+  const box = new Outbox({ sqlite: db.sqlite, write: (w) => db.write(w), durable: () => gate }, clock);
+  await box.enqueue([job('fresh-1')]);
+  gate = new Promise<void>((r) => (onDisk = r));
+  const { worker, attempts } = scripted(box, clock, []);
+  worker.start();
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  t.equal(attempts.length, 0, 'read, but held while its commit is not durable');
+  t.equal(worker.busy, 1, 'and counted in flight, so no other poll takes it');
+  gate = undefined;
+  onDisk();
+  await waitFor(() => attempts.length === 1);
+  await worker.idle();
+  await worker.stop();
+  t.same(attempts.map((a) => a.key), ['fresh-1'], 'run once, after the fsync');
+  t.same(box.counts(), []);
+});
+
 t.test('a kind never runs more than its concurrency; the rest waits its turn', async (t) => {
   const clock = new TestClock();
   const { outbox } = open(t, clock);

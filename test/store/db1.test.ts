@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Clock, NewMessage, NewRecipient, StoredPart } from '../../src/mmsc/model.js';
-import { canTransition, Db1, messageSource } from '../../src/store/db1.js';
+import { canTransition, Db1, messageSource, PART_PIECE_OCTETS } from '../../src/store/db1.js';
 import { DB1_MIGRATIONS, migrate, SchemaTooNewError } from '../../src/store/migrations.js';
 
 const T0 = Date.UTC(2024, 4, 1, 10, 0, 0);
@@ -630,4 +630,51 @@ t.test('purge forgets tombstones older than the cut, with their rows and keys; l
   t.equal(await db.purge(new Date(T0 + 10 * HOUR), 10), 1, 'only tombstones are purged');
   t.ok(db.getMessage(live.messageId));
   t.same(db.sqlite.pragma('foreign_key_check'), [], 'no dangling rows');
+});
+
+t.test('a part longer than a piece is stored in pieces and read back whole', async (t) => {
+  const path = tmpFile(t);
+  const clock = new TestClock();
+  const db = Db1.open(path, { clock });
+  t.teardown(() => db.close());
+  const big = Buffer.alloc(2 * PART_PIECE_OCTETS + 12_345);
+  for (let i = 0; i < big.length; i += 997) big[i] = (i / 997) & 0xff;
+  const exact = Buffer.alloc(PART_PIECE_OCTETS, 9);
+  const m = await db.accept(message({ parts: [{ contentType: 'image/jpeg', contentId: 'big', data: big }, ...parts(), { contentType: 'video/3gpp', data: exact }] }));
+  const back = db.getParts(m.messageId);
+  t.equal(back.length, 6);
+  t.ok(back[0]!.data.equals(big), 'the big part, octet for octet');
+  t.equal(back[0]!.contentId, 'big');
+  t.same(back.slice(1, 5), parts(), 'small parts as they were');
+  t.ok(back[5]!.data.equals(exact), 'exactly one piece long: one row');
+  const raw = peek(t, path);
+  t.same(
+    raw.prepare('SELECT seq, piece, length(data) AS n FROM part_pieces WHERE message_id = ? ORDER BY seq, piece').all(m.messageId),
+    [
+      { seq: 0, piece: 1, n: PART_PIECE_OCTETS },
+      { seq: 0, piece: 2, n: 12_345 },
+    ],
+  );
+  t.same(raw.prepare('SELECT length(data) AS n, pieces FROM parts WHERE message_id = ? AND seq = 0').get(m.messageId), { n: PART_PIECE_OCTETS, pieces: 2 }, 'the first piece in parts');
+  t.same(
+    db.partSummaries(m.messageId).map((p) => p.size),
+    [big.length, ...parts().map((p) => p.data.length), exact.length],
+    'summaries count the pieces',
+  );
+  t.equal(db.getMessage(m.messageId)?.size, big.length + exact.length + parts().reduce((n, p) => n + p.data.length, 0));
+
+  // ReplaceReq with other content: the old pieces go.
+  const replaced = Buffer.alloc(PART_PIECE_OCTETS + 1, 5);
+  t.equal(await db.replace(m.messageId, 'mm7:demo', { parts: [{ contentType: 'image/png', data: replaced }], contentType: 'image/png' }), 'replaced');
+  t.ok(db.getParts(m.messageId)[0]!.data.equals(replaced));
+  t.same(raw.prepare('SELECT seq, piece FROM part_pieces WHERE message_id = ?').all(m.messageId), [{ seq: 0, piece: 1 }]);
+
+  // Cancel (as expiry) deletes the content, pieces included; purge forgets the rest.
+  t.equal(await db.cancel(m.messageId, 'mm7:demo'), 'cancelled');
+  t.same(db.getParts(m.messageId), []);
+  t.same(raw.prepare('SELECT count(*) AS n FROM part_pieces').get(), { n: 0 });
+  const again = await db.accept(message({ parts: [{ contentType: 'image/jpeg', data: big }] }));
+  clock.ms += 1000;
+  await db.expire(new Date(T0 + 100 * HOUR), 10);
+  t.same(raw.prepare('SELECT count(*) AS n FROM part_pieces WHERE message_id = ?').get(again.messageId), { n: 0 }, 'expiry deletes pieces too');
 });

@@ -1,0 +1,183 @@
+/**
+ * WAL checkpoints in a worker thread, on a connection of its own.
+ *
+ * SQLite's automatic checkpoint runs inside the COMMIT that crosses 1000
+ * WAL pages: an fsync of the WAL, the pages copied into the database file,
+ * an fsync of that file — tens of ms on a shared disk, on the event loop,
+ * while no request is read or answered. With a Checkpointer the writing
+ * connection turns automatic checkpoints off and this thread runs PASSIVE
+ * checkpoints: they take no lock that a writer or a reader waits for, and
+ * SQLite itself orders the syncs (WAL before the copy, database file after
+ * it), so durability is SQLite's own. A round runs right after each group's
+ * fsync (wake()), and at the latest every `intervalMs`.
+ *
+ * The WAL starts again from its beginning only when a write begins after a
+ * checkpoint that copied every frame. Under a write load that never pauses
+ * a commit always comes first, so once the WAL holds more than
+ * `restartOctets` the writer asks for drain() before its next batch: the
+ * batch waits (the event loop does not: requests are still read and parsed)
+ * until a checkpoint copied everything, and then restarts the WAL. If the
+ * thread fails, the writing connection takes automatic checkpoints back.
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
+
+/** The thread's code, CommonJS: no loader, no TypeScript, nothing of the project's to import. */
+const THREAD = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { openSync, fdatasyncSync } = require('node:fs');
+const Database = require(workerData.module);
+const db = new Database(workerData.file, { timeout: workerData.busyTimeoutMs });
+// SQLite syncs the database file only after a checkpoint that copied every frame; under load
+// most copy a part, and the pages they wrote would all wait for the next whole one (the
+// writer waits for that one: see drain). Synced here after each round, it stays short.
+const dbFd = openSync(workerData.file, 'r');
+db.pragma('synchronous = NORMAL');
+db.pragma('wal_autocheckpoint = 0');
+let closing = false;
+let timer;
+let lastLog = -1;
+function round(drain) {
+  timer = undefined;
+  if (closing) return;
+  let log = lastLog;
+  let all = false;
+  try {
+    const [r] = db.pragma('wal_checkpoint(PASSIVE)');
+    log = r.log;
+    all = r.busy === 0 && r.checkpointed === r.log;
+    if (!all && r.checkpointed > 0) fdatasyncSync(dbFd);
+  } catch {
+    // SQLITE_BUSY and the like: next round.
+  }
+  // The writer wants to know how big the WAL got (a restart shows as a smaller count).
+  if (drain || log !== lastLog) parentPort.postMessage({ log, all, drain });
+  lastLog = log;
+  timer = setTimeout(round, workerData.intervalMs, false);
+}
+parentPort.on('message', (m) => {
+  if (closing) return;
+  if (m === 'wake' || m === 'drain') {
+    if (timer !== undefined) clearTimeout(timer);
+    round(m === 'drain');
+    return;
+  }
+  if (m !== 'close') return;
+  closing = true;
+  if (timer !== undefined) clearTimeout(timer);
+  try {
+    db.close();
+  } finally {
+    // The writer waits for this: once it returns, no file of the database changes under it.
+    Atomics.store(workerData.closed, 0, 1);
+    Atomics.notify(workerData.closed, 0);
+    parentPort.close();
+  }
+});
+round(false);
+`;
+
+export interface CheckpointerOptions {
+  /** Longest pause between two rounds, ms (default 100). */
+  intervalMs?: number;
+  /** WAL size past which the writer waits for a full checkpoint before its next batch (default 32 MiB). */
+  restartOctets?: number;
+  busyTimeoutMs?: number;
+}
+
+interface RoundReport {
+  log: number;
+  all: boolean;
+  drain: boolean;
+}
+
+export class Checkpointer {
+  readonly #worker: Worker;
+  readonly #restartFrames: number;
+  #closed = false;
+  #failed = false;
+  /** WAL frames at the thread's last round. */
+  #frames = 0;
+  /** The writer waits for a drain once the WAL holds this many frames. */
+  #limit: number;
+  #drained: Array<() => void> = [];
+  /** Set to 1 by the thread once its connection is closed. */
+  readonly #threadClosed = new Int32Array(new SharedArrayBuffer(4));
+
+  /** For a database file in WAL mode (`db` is the writing connection). */
+  constructor(db: Database.Database, file: string, opts: CheckpointerOptions = {}) {
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    this.#restartFrames = Math.max(1, Math.floor((opts.restartOctets ?? 32 << 20) / pageSize));
+    this.#limit = this.#restartFrames;
+    this.#worker = new Worker(THREAD, {
+      eval: true,
+      execArgv: [],
+      workerData: {
+        module: createRequire(import.meta.url).resolve('better-sqlite3'),
+        file,
+        intervalMs: opts.intervalMs ?? 100,
+        closed: this.#threadClosed,
+        busyTimeoutMs: opts.busyTimeoutMs ?? 5000,
+      },
+    });
+    // The thread must not keep the process alive, nor take it down.
+    this.#worker.unref();
+    this.#worker.on('message', (r: RoundReport) => {
+      this.#frames = r.log;
+      if (r.drain) {
+        // Drained whole: the next commit starts the WAL again. Not whole (a reader of another
+        // process held frames back): the writer does not wait again before as many frames more.
+        this.#limit = r.all ? this.#restartFrames : r.log + this.#restartFrames;
+        if (r.all) this.#frames = 0;
+        this.#release();
+      }
+    });
+    const takeBack = (): void => {
+      this.#failed = true;
+      this.#release();
+      if (this.#closed || !db.open) return;
+      db.pragma('wal_autocheckpoint = 1000');
+    };
+    this.#worker.on('error', takeBack);
+    this.#worker.on('exit', takeBack);
+    db.pragma('wal_autocheckpoint = 0');
+  }
+
+  /** A commit was just made durable: checkpoint it now rather than at the next round. */
+  wake(): void {
+    if (!this.#closed && !this.#failed) this.#worker.postMessage('wake');
+  }
+
+  /**
+   * Before a batch: undefined to go ahead, or a promise to wait for, while
+   * the WAL is past its size and a checkpoint of all of it runs.
+   */
+  beforeBatch(): Promise<void> | undefined {
+    if (this.#closed || this.#failed || this.#frames < this.#limit) return undefined;
+    return new Promise<void>((resolve) => {
+      this.#drained.push(resolve);
+      if (this.#drained.length === 1) this.#worker.postMessage('drain');
+    });
+  }
+
+  #release(): void {
+    const waiting = this.#drained;
+    this.#drained = [];
+    for (const go of waiting) go();
+  }
+
+  /**
+   * Closes the thread's connection and waits for that (at most one round,
+   * bounded by `waitMs`), so that the caller's close is the last one and a
+   * directory removed right after has no file coming back.
+   */
+  close(waitMs = 5000): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#release();
+    if (this.#failed) return;
+    this.#worker.postMessage('close');
+    Atomics.wait(this.#threadClosed, 0, 0, waitMs);
+  }
+}
