@@ -20,7 +20,7 @@ function message(originalId: string, recipient = '+15550001111'): NewArchivedMes
   };
 }
 
-t.test('DB2: WAL, synchronous=FULL, schema version, group commit', async (t) => {
+t.test('DB2: WAL, schema version, group commit', async (t) => {
   const file = join(tempDir(t), 'archive.sqlite');
   const db = new Db2(file);
   const raw = new Database(file, { readonly: true });
@@ -41,6 +41,34 @@ t.test('DB2: WAL, synchronous=FULL, schema version, group commit', async (t) => 
   t.teardown(() => reopened.close());
   t.equal(reopened.countMessages(), 51, 'everything committed, the last write included (close flushes the queue)');
   t.equal(reopened.integrityCheck(), 'ok');
+});
+
+t.test('DB2: a write resolves only after an fsync of the WAL that started after its commit', async (t) => {
+  const file = join(tempDir(t), 'archive.sqlite');
+  const held: Array<(err: Error | null) => void> = [];
+  // The real fsync runs; its answer is held until the test lets it through.
+  const db = new Db2(file, { wrapSync: (sync) => ({ sync: (done) => sync.sync((err) => held.push(() => done(err))), syncNow: () => sync.syncNow() }) });
+  t.teardown(() => db.close());
+  const raw = new Database(file, { readonly: true });
+  t.teardown(() => raw.close());
+  t.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
+  let firstDone = false;
+  const first = Promise.all([db.archive(message('x1')), db.archive(message('x2'))]).then((r) => ((firstDone = true), r));
+  while (held.length === 0) await new Promise((r) => setTimeout(r, 1));
+  t.equal((raw.prepare('SELECT count(*) AS n FROM messages').get() as { n: number }).n, 2, 'committed (visible to another connection)');
+  // A write committed while that fsync runs must wait for the next one.
+  let secondDone = false;
+  const second = db.archive(message('x3')).then(() => (secondDone = true));
+  for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 1));
+  t.equal(held.length, 1, 'one fsync for the two writes of one commit, no second one while it runs');
+  t.notOk(firstDone, 'not resolved before its fsync finished');
+  held[0]!(null);
+  await first;
+  t.ok(firstDone, 'resolved after its fsync');
+  while (held.length === 1) await new Promise((r) => setTimeout(r, 1));
+  t.notOk(secondDone, 'the later commit waits for an fsync of its own');
+  held[1]!(null);
+  await second;
 });
 
 t.test('DB2: a failing write is rolled back alone', async (t) => {
