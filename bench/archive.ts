@@ -33,8 +33,8 @@
  *      Baseline, same run, same subscriber: the raw rate of POSTing the
  *      same DeliverReq bodies (encodeArchiveForward over the parts stored
  *      in DB1, built before timing, unique LinkedIDs) straight to server 2
- *      with the outbox's own concurrency for 'archive-forward', with
- *      fetch() as server 1 does. "drain / direct" is then the share of
+ *      with the outbox's own concurrency for 'archive-forward', over
+ *      keep-alive node:http sockets as server 1 does. "drain / direct" is then the share of
  *      server 2's own rate that survives server 1's work per forward
  *      (reading DB1, building the request, decoding the answer, committing
  *      the link).
@@ -266,9 +266,11 @@ class Submits {
 const MESSAGE_ID = /<(?:[\w-]+:)?MessageID>([^<]+)</;
 const ACCEPTED = /<(?:[\w-]+:)?StatusCode>1000</;
 
-function post(url: URL, agent: Agent, contentType: string, body: Buffer): Promise<{ status: number; contentType: string; body: string }> {
+/** A POST over `agent`: a SubmitReq (its Content-Type given) or a forward (its headers given). */
+function post(url: URL, agent: Agent, type: string | Record<string, string>, body: Buffer): Promise<{ status: number; contentType: string; body: string }> {
+  const headers = typeof type === 'string' ? { 'Content-Type': type, SOAPAction: '""', Authorization: AUTH } : type;
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers: { 'Content-Type': contentType, 'Content-Length': String(body.length), SOAPAction: '""', Authorization: AUTH } }, (res) => {
+    const req = request(url, { method: 'POST', agent, headers: { ...headers, 'Content-Length': String(body.length) } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'] ?? '', body: Buffer.concat(chunks).toString('utf8') }));
@@ -354,6 +356,8 @@ interface Ctx {
   forwards: Forwards;
   mm7: URL;
   agent: Agent;
+  /** Keep-alive sockets to server 2 for the direct baseline, as many as server 1's forwards in flight (as archiving.ts posts). */
+  archiveAgent: Agent;
   archiveUrl: string;
   /** The 'archive-forward' concurrency of server 1's outbox (archiving.ts). */
   concurrency: number;
@@ -421,11 +425,12 @@ async function direct(c: Ctx, bodies: ReadonlyArray<{ headers: Record<string, st
   const cpu0 = cpuMs();
   let next = 0;
   let refused = 0;
+  const url = new URL(c.archiveUrl);
   const t0 = performance.now();
   const worker = async (): Promise<void> => {
     while (next < bodies.length) {
       const b = bodies[next++]!;
-      const answer = await again(async () => (await fetch(c.archiveUrl, { method: 'POST', headers: b.headers, body: b.body })).text());
+      const answer = (await again(() => post(url, c.archiveAgent, b.headers, b.body))).body;
       if (!ACCEPTED.test(answer)) refused++;
     }
   };
@@ -559,6 +564,7 @@ async function main(): Promise<void> {
     forwards,
     mm7: new URL(listeners.find((l) => l.what.startsWith('MM7'))!.url),
     agent: new Agent({ keepAlive: true, maxSockets: Math.max(opts.connections, 256) }),
+    archiveAgent: new Agent({ keepAlive: true, maxSockets: concurrency }),
     archiveUrl: `${archiveBase}/mm7`,
     concurrency,
     subscription,
@@ -579,8 +585,8 @@ async function main(): Promise<void> {
 
   console.log(`node ${process.version}, ${availableParallelism()} cores; load average before: ${loadBefore}`);
   console.log(
-    `server 1: in-process MmscNode (DB1 WAL, synchronous=FULL, no-op notifier), archive mode synchronized, 'archive-forward' concurrency ${concurrency}; ` +
-      `server 2: ArchiveNode ${opts.server2 === 'child' ? 'in a child process' : 'in this process'} (DB2 WAL, synchronous=FULL)`,
+    `server 1: in-process MmscNode (DB1 WAL, each group commit fsynced before its answers, no-op notifier), archive mode synchronized, 'archive-forward' concurrency ${concurrency}; ` +
+      `server 2: ArchiveNode ${opts.server2 === 'child' ? 'in a child process' : 'in this process'} (DB2 WAL, each group commit fsynced before its DeliverRsps)`,
   );
   console.log(`disk reference: ${fmt(commitRate)} fsync'd SQLite commits/s (WAL, synchronous=FULL, one 20 KB row each, one at a time)`);
   console.log(`message: text + two JPEGs of ${images.map((i) => fmt(i.length)).join(' and ')} octets (${fmt(c.submits.get(VARIANTS[0]!.address)!.next().length)}-octet SubmitReq; DeliverReq ${fmt((await directBodies(c, VARIANTS[0]!, samples.get(VARIANTS[0]!.address)!, 1))[0]!.body.length)} octets)`);
@@ -650,6 +656,7 @@ async function main(): Promise<void> {
   console.log(`load average after: ${load()}`);
 
   c.agent.destroy();
+  c.archiveAgent.destroy();
   await node.stop();
   await server2.stop();
   rmSync(dir1, { recursive: true, force: true });

@@ -59,3 +59,17 @@ export function firstImageGps(parts: ReadonlyArray<{ contentType: string; data: 
   }
   return undefined;
 }
+
+/**
+ * An image geolocation reader that reads a JPEG's EXIF itself and hands any
+ * other image to `other` (e.g. sharp's metadata): the same answer for a
+ * JPEG (sharp reads the same APP1 segment) without decoding headers in the
+ * thread pool, which was a tenth of server 1's CPU per archive forward.
+ */
+export function jpegFirstGeolocation<T extends GpsPosition>(other: (data: Buffer) => Promise<T | undefined>): (data: Buffer) => Promise<GpsPosition | undefined> {
+  return async (data) => {
+    if (data.length < 2 || data[0] !== 0xff || data[1] !== 0xd8) return other(data);
+    const exif = jpegExif(data);
+    return exif && parseExifGeolocation(exif);
+  };
+}

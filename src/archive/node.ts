@@ -65,6 +65,8 @@ export class ArchiveNode {
   /** Server 1's position in our subscription feed: the `after` of its last pull. */
   #consumer: { position: number; at: Date } | undefined;
   readonly #web: SubscriberWeb;
+  /** The album link last signed per subscription (see albumUrl). */
+  readonly #albumUrls = new Map<string, { second: number; version: number; url: string }>();
 
   constructor(opts: ArchiveNodeOptions) {
     const config = opts.config;
@@ -79,10 +81,7 @@ export class ArchiveNode {
       config,
       db: this.db,
       plans: this.plans,
-      albumUrl: (id) => {
-        const s = this.db.getSubscription(id);
-        return s ? this.albumUrl(s) : undefined;
-      },
+      albumUrl: (s) => this.albumUrl(s),
       ...(opts.log ? { log: opts.log } : {}),
     });
     const s1 = config.sync.server1;
@@ -158,7 +157,15 @@ export class ArchiveNode {
   }
 
   albumUrl(s: Subscription): string {
-    return `${this.publicUrl}/album/${this.link('album', s)}`;
+    // Every forward's DeliverRsp carries the album link: within one second (the token's expiry
+    // resolution) and one token version it is the same string, so it is signed once.
+    const second = Math.floor(this.#clock.now().getTime() / 1000);
+    const known = this.#albumUrls.get(s.id);
+    if (known && known.second === second && known.version === s.tokenVersion) return known.url;
+    const url = `${this.publicUrl}/album/${this.link('album', s)}`;
+    if (this.#albumUrls.size >= 4096) this.#albumUrls.clear();
+    this.#albumUrls.set(s.id, { second, version: s.tokenVersion, url });
+    return url;
   }
 
   /** Append `/<archive id or original message id>`. */

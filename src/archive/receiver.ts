@@ -25,7 +25,7 @@ import { basicCredentials, BodyTooLarge, isLoopback, readBody, sameSecret, send 
 import { partsFromMime } from '../mmsc/convert.js';
 import type { LogFn } from '../mmsc/log.js';
 import { fromMm7Address } from '../mmsc/routing.js';
-import type { AdditionalData, Db2, DroppedPart, TrimmedPart } from '../store/db2.js';
+import type { AdditionalData, Db2, DroppedPart, Subscription, TrimmedPart } from '../store/db2.js';
 import { firstImageGps } from './exif.js';
 import { extract, keepsEverything } from './extract.js';
 import { ARCHIVE_INFO_TYPE, parseAuxApplicInfo, SIGNATURE_HEADER, verifySignature, type ArchiveInfo } from './forward.js';
@@ -66,7 +66,7 @@ export interface ReceiverOptions {
   plans: ReadonlyMap<string, ArchivePlan>;
   log?: LogFn;
   /** The subscriber's album link; given back in the DeliverRsp (`album=<url>`) for server 1's enrichment. */
-  albumUrl?: (subscriptionId: string) => string | undefined;
+  albumUrl?: (subscription: Subscription) => string | undefined;
 }
 
 export interface ReceiverStats {
@@ -131,12 +131,11 @@ export class ArchiveReceiver {
       return this.#reply(res, faultAnswer(new ProtocolError('UNSUPPORTED', env.message.type, 'the archive node takes DeliverReq only'), 'relay', env.release));
     }
     try {
-      const { archiveId, duplicate, subscriptionId } = await this.#archive(env, content);
+      const { archiveId, duplicate, album } = await this.#archive(env, content);
       if (duplicate) this.stats.duplicates++;
       else this.stats.archived++;
       this.opts.log?.({ event: duplicate ? 'archive-duplicate' : 'archived', archiveId, linkedId: env.message.linkedId });
       const a = answer(env, 1000);
-      const album = subscriptionId !== null ? this.opts.albumUrl?.(subscriptionId) : undefined;
       a.envelope.message.status!.details = `archive-id=${archiveId}${album !== undefined ? `; album=${album}` : ''}`;
       return this.#reply(res, a, { 'X-Archive-Id': archiveId });
     } catch (e) {
@@ -156,7 +155,7 @@ export class ArchiveReceiver {
     send(res, a.httpStatus, body, { 'Content-Type': contentType, ...headers });
   }
 
-  async #archive(env: Mm7Envelope, content: MimeEntity | undefined): Promise<{ archiveId: string; duplicate: boolean; subscriptionId: string | null }> {
+  async #archive(env: Mm7Envelope, content: MimeEntity | undefined): Promise<{ archiveId: string; duplicate: boolean; album: string | undefined }> {
     const m = env.message;
     const cfg = this.opts.config;
     const routing = { countryCode: cfg.countryCode, numberRanges: [] };
@@ -214,7 +213,7 @@ export class ArchiveReceiver {
       if (gps) additional = { ...additional, geolocation: { ...gps, source: 'exif' } };
     }
     // The archived copy carries the link its subscriber was shown (server 1 learns it from this answer).
-    const album = this.opts.albumUrl?.(subscription.id);
+    const album = this.opts.albumUrl?.(subscription);
     if (!additional.archiveLink && album !== undefined) additional = { ...additional, archiveLink: album };
     const stored = await this.opts.db.archive({
       originalId: m.linkedId,
@@ -231,6 +230,7 @@ export class ArchiveReceiver {
       additional,
       parts: kept,
     });
-    return { ...stored, subscriptionId: subscription.id };
+    // The same link goes in the DeliverRsp (signing it once: an HMAC and a DB2 read per forward).
+    return { ...stored, album };
   }
 }

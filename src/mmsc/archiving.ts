@@ -19,6 +19,8 @@
  * the lookup: no window where a message is neither held nor archived.
  */
 import type { Statement } from 'better-sqlite3';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type RequestOptions } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { decodeMm7Http } from '../../protocol/mm7/http.js';
 import type { Release } from '../../protocol/mm7/releases.js';
 import { encodeArchiveForward, type ForwardAuth } from '../archive/forward.js';
@@ -111,6 +113,16 @@ interface ForwardAnswer {
   archiveLink?: string;
 }
 
+/** 'archive-forward' jobs at once (the outbox's concurrency) and the keep-alive sockets to server 2 they share. */
+const FORWARD_CONCURRENCY = 64;
+
+/** Server 2's HTTP answer to a forward, read whole. */
+interface PostAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
 export function archiveJobKey(messageId: string, address: string): string {
   return `${messageId}/${address}`;
 }
@@ -126,11 +138,20 @@ export interface ArchivingOptions {
   fetch?: typeof fetch;
   /** The additional data the archived copy carries (the same the subscriber's retrieval shows). */
   enricher?: Enricher;
+  /** A plan's extraction rules when server 1 extracts (config's own, then server 2's: src/mmsc/plans.ts). */
+  planRules?: (plan: string) => ExtractionRules | undefined;
 }
 
 export class Archiving {
   readonly #o: ArchivingOptions;
   readonly #fetch: typeof fetch;
+  /**
+   * Forwards go over node:http with keep-alive sockets, one per forward in
+   * flight: global fetch (undici, its web streams and an AbortSignal per
+   * request) cost about a third of server 1's CPU per forward.
+   */
+  readonly #agent: HttpAgent;
+  readonly #forwardUrl: URL;
   /** Unsynchronized mode: address → subscription (null: none) and until when it is trusted. */
   readonly #cache = new Map<string, { subscriptionId: string | null; plan: string | null; until: number }>();
   readonly #additionalCache = new Map<string, Promise<AdditionalData | undefined>>();
@@ -146,6 +167,9 @@ export class Archiving {
   constructor(opts: ArchivingOptions) {
     this.#o = opts;
     this.#fetch = opts.fetch ?? fetch;
+    this.#forwardUrl = new URL(`${opts.config.url}${opts.config.path}`);
+    const agentOptions = { keepAlive: true, maxSockets: FORWARD_CONCURRENCY, maxFreeSockets: FORWARD_CONCURRENCY };
+    this.#agent = this.#forwardUrl.protocol === 'https:' ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
     const db = opts.db.sqlite;
     this.#s = {
       subscription: db.prepare('SELECT archive_subscription_id, archive_plan FROM subscribers WHERE address = ?'),
@@ -208,7 +232,7 @@ export class Archiving {
       },
       'archive-forward': {
         // Many in flight: their completions share DB1 group commits, and server 2's.
-        concurrency: 64,
+        concurrency: FORWARD_CONCURRENCY,
         handler: (job) => this.#forward(job),
         onDone: (job, outcome) => {
           if (job.messageId === null || job.address === null) return;
@@ -256,6 +280,59 @@ export class Archiving {
     return this.#fetch(url, { ...init, signal: AbortSignal.timeout(this.#o.config.timeoutMs) });
   }
 
+  /** Closes the idle keep-alive sockets to server 2 (node stop). */
+  close(): void {
+    this.#agent.destroy();
+  }
+
+  /**
+   * POSTs a forward and reads the whole answer, within the configured
+   * timeout. A keep-alive socket that server 2 closed while it sat idle
+   * fails before any answer: that one request is sent once more on a new
+   * socket (harmless even if it had arrived: server 2 stores a (LinkedID,
+   * recipient) once).
+   */
+  async #post(headers: Record<string, string>, body: Buffer): Promise<PostAnswer> {
+    try {
+      return await this.#postOnce(headers, body);
+    } catch (e) {
+      if ((e as { reusedSocket?: boolean }).reusedSocket !== true) throw e;
+      return this.#postOnce(headers, body);
+    }
+  }
+
+  #postOnce(headers: Record<string, string>, body: Buffer): Promise<PostAnswer> {
+    const url = this.#forwardUrl;
+    const timeoutMs = this.#o.config.timeoutMs;
+    const options: RequestOptions = {
+      method: 'POST',
+      agent: this.#agent,
+      headers: { ...headers, 'Content-Length': String(body.length) },
+    };
+    return new Promise<PostAnswer>((resolve, reject) => {
+      let answered = false;
+      const req: ClientRequest = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, options, (res) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) });
+        });
+        res.on('error', fail);
+      });
+      function fail(e: Error): void {
+        clearTimeout(timer);
+        // Only a reused socket that failed before any answer may be retried at once.
+        if (!answered && req.reusedSocket) Object.assign(e, { reusedSocket: true });
+        reject(e);
+      }
+      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      req.on('error', fail);
+      req.end(body);
+    });
+  }
+
   async #lookup(job: OutboxJob): Promise<JobOutcome> {
     const { config, clock } = this.#o;
     const address = job.address;
@@ -296,7 +373,7 @@ export class Archiving {
     const original = db.getParts(message.messageId);
     let parts = original;
     let extracted: { dropped: DroppedPart[]; trimmed: TrimmedPart[] } | undefined;
-    const rules = config.extraction?.where === 'server1' && payload.plan ? config.extraction.plans[payload.plan] : undefined;
+    const rules = config.extraction?.where === 'server1' && payload.plan ? (this.#o.planRules ?? ((p) => config.extraction?.plans[p]))(payload.plan) : undefined;
     if (rules && !keepsEverything(rules)) {
       const result = extract(original, rules);
       parts = result.kept;
@@ -322,26 +399,28 @@ export class Archiving {
       },
       config.auth,
     );
-    let res: Response;
+    let res: PostAnswer;
     try {
-      res = await this.#request(`${config.url}${config.path}`, { method: 'POST', headers: request.headers, body: request.body });
+      res = await this.#post(request.headers, request.body);
     } catch (e) {
       return { status: 'retry', error: `archive node unreachable: ${(e as Error).message}` };
     }
-    const bytes = Buffer.from(await res.arrayBuffer());
-    const type = res.headers.get('content-type') ?? '';
+    const header = (name: string): string | undefined => {
+      const v = res.headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    };
     let code: number | undefined;
     let text = '';
     let archiveId: string | undefined;
     let archiveLink: string | undefined;
     try {
-      const answer = (await decodeMm7Http(type, bytes)).envelope.message;
+      const answer = (await decodeMm7Http(header('content-type') ?? '', res.body)).envelope.message;
       code = answer.status?.code;
       text = answer.status?.text ?? '';
       // The receiver names its record and the subscriber's album in the Status Details:
       // `archive-id=<id>; album=<url>` (receiver.ts).
       const details = answer.status?.details ?? '';
-      archiveId = /(?:^|[\s;])archive-id=([^\s;]+)/.exec(details)?.[1] ?? res.headers.get('x-archive-id') ?? undefined;
+      archiveId = /(?:^|[\s;])archive-id=([^\s;]+)/.exec(details)?.[1] ?? header('x-archive-id') ?? undefined;
       archiveLink = /(?:^|[\s;])album=([^\s;]+)/.exec(details)?.[1];
     } catch {
       // not an MM7 answer (a proxy's error page, a 401 without body)

@@ -15,10 +15,12 @@ import type { JobKind } from '../outbox/types.js';
 import { pushJobHandler } from '../push/push-job.js';
 import { vaspJobHandlers } from '../outbound/vasp-client.js';
 import { readImageGeolocation } from '../transcode/exif.js';
+import { jpegFirstGeolocation } from '../archive/exif.js';
 import { createTranscoder } from '../transcode/setup.js';
 import { TerminalTranscoder } from '../transcode/transcoder.js';
 import { Archiving } from './archiving.js';
 import { Enricher, withEnrichment } from './enrich.js';
+import { PlanRules } from './plans.js';
 import { SubscriptionSync } from './sync.js';
 import { Metrics } from './metrics.js';
 import { MmscService, type JobPlanner, type MmscServiceOptions, type PushPayload, type Transcoder } from './mmsc.js';
@@ -61,6 +63,7 @@ export class MmscNode {
   private admin: AdminServer | undefined;
   private worker: OutboxWorker | undefined;
   private archiving: Archiving | undefined;
+  private planRules: PlanRules | undefined;
   private sync: SubscriptionSync | undefined;
   private bearers: Bearers | undefined;
   private box: Outbox | undefined;
@@ -92,6 +95,11 @@ export class MmscNode {
     return this.archiving;
   }
 
+  /** Server 2's plan rules, read when server 1 extracts (undefined unless archive.extraction.where is server1). */
+  get archivePlans(): PlanRules | undefined {
+    return this.planRules;
+  }
+
   /** DB1's side of the subscription sync (undefined when archive.mode is off). */
   get subscriptionSync(): SubscriptionSync | undefined {
     return this.sync;
@@ -101,13 +109,25 @@ export class MmscNode {
     const a = this.opts.config.archive;
     if (a.mode === 'off' || !a.enrichment.enabled) return undefined;
     const { notice, link, geolocation, senderLocations, senderLocationUrl } = a.enrichment;
-    return new Enricher({ notice, link, geolocation, senderLocations, timeoutMs: a.timeout, ...(senderLocationUrl !== undefined ? { senderLocationUrl } : {}) }, readImageGeolocation);
+    return new Enricher({ notice, link, geolocation, senderLocations, timeoutMs: a.timeout, ...(senderLocationUrl !== undefined ? { senderLocationUrl } : {}) }, jpegFirstGeolocation(readImageGeolocation));
   }
 
   private archivingFor(db: Db1, outbox: Outbox, clock: Clock, kick: () => void, enricher: Enricher | undefined): Archiving | undefined {
     const a = this.opts.config.archive;
     if (a.mode === 'off') return undefined;
+    if (a.extraction.where === 'server1') {
+      this.planRules = new PlanRules({
+        url: a.url,
+        apiToken: a.apiToken,
+        pullEveryMs: a.pullEvery,
+        timeoutMs: a.timeout,
+        local: a.extraction.plans,
+        ...(this.opts.log ? { log: this.opts.log } : {}),
+      });
+    }
+    const planRules = this.planRules;
     this.archiving = new Archiving({
+      ...(planRules ? { planRules: (plan: string) => planRules.rulesFor(plan) } : {}),
       db,
       outbox,
       clock,
@@ -224,6 +244,7 @@ export class MmscNode {
     worker.start();
     // Only the synchronized mode reads subscriptions from DB1; DB1's own feed is served in both.
     if (config.archive.mode === 'synchronized') sync?.start();
+    this.planRules?.start();
     this.sweeper = new Sweeper(this.db, clock, config.ttl.sweepEvery, log, this.metrics, service, config.ttl.keepTombstones);
     this.sweeper.start();
     const { admin } = config;
@@ -259,11 +280,13 @@ export class MmscNode {
     this.sweeper?.stop();
     await Promise.all([this.mm7?.stop(), this.mm1?.stop(), this.smtp?.stop(), this.admin?.stop()]);
     await this.sync?.stop();
+    await this.planRules?.stop();
     // The worker takes no new job from here; closing the bearers then rejects the pushes
     // still waiting for a bind (retryable: they stay in the outbox), so the stop does not wait for them.
     const workerStopped = this.worker?.stop();
     await this.bearers?.close();
     await workerStopped;
+    this.archiving?.close();
     this.db?.close();
     this.db = undefined;
   }

@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import t from 'tap';
-import { exifGps, firstImageGps, jpegExif } from '../../src/archive/exif.js';
+import { exifGps, firstImageGps, jpegExif, jpegFirstGeolocation } from '../../src/archive/exif.js';
+import { readImageGeolocation } from '../../src/transcode/exif.js';
 import { forwardOf, sendForward, startNode, subscribe } from './helpers.js';
 
 // The EXIF is written by libvips (sharp's withExif), not by us.
@@ -21,6 +22,28 @@ t.test('EXIF GPS of a JPEG written by libvips', async (t) => {
   const plain = await sharp({ create: { width: 8, height: 8, channels: 3, background: 'white' } }).jpeg().toBuffer();
   t.equal(firstImageGps([{ contentType: 'image/jpeg', data: plain }]), undefined, 'no EXIF: nothing');
   t.equal(firstImageGps([{ contentType: 'text/plain', data: paris }]), undefined, 'only image parts are read');
+});
+
+t.test('jpegFirstGeolocation: a JPEG read without sharp gives what sharp gives; other images go to sharp', async (t) => {
+  const paris = await photoAt('48/1 51/1 3013/100', 'N', '2/1 17/1 4041/100', 'E');
+  const plain = await sharp({ create: { width: 8, height: 8, channels: 3, background: 'white' } }).jpeg().toBuffer();
+  const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: 'white' } })
+    .withExif({ IFD0: { Make: 'TestCam' }, IFD3: { GPSLatitudeRef: 'S', GPSLatitude: '22/1 54/1 3024/100', GPSLongitudeRef: 'W', GPSLongitude: '43/1 10/1 1240/100' } })
+    .png()
+    .toBuffer();
+  const handedOn: Buffer[] = [];
+  const read = jpegFirstGeolocation(async (data) => {
+    handedOn.push(data);
+    return readImageGeolocation(data);
+  });
+  const fromSharp = await readImageGeolocation(paris);
+  t.ok(fromSharp, 'sharp finds the position');
+  t.same(await read(paris), fromSharp, 'the same position as sharp, unrounded');
+  t.equal(await read(plain), undefined, 'a JPEG without EXIF: nothing');
+  t.equal(handedOn.length, 0, 'no JPEG went to sharp');
+  const pngPos = await read(png);
+  t.same(handedOn, [png], 'the PNG went to sharp');
+  t.same(pngPos, await readImageGeolocation(png), 'with sharp\'s answer');
 });
 
 t.test('hostile EXIF: every truncation and corruption yields undefined, never a throw', async (t) => {
