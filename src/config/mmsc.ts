@@ -153,7 +153,10 @@ const archiveLinkSchema = z.object({
   extraction: z
     .object({
       where: z.enum(['server1', 'server2']).default('server2'),
-      /** Plan name → rules, as in conf/archive.yaml: needed here only when where = server1. */
+      /**
+       * Plan name → rules, used when where = server1. Server 1 also reads server 2's plans
+       * (GET /api/plans, at start and every pullEvery): rules given here win over those.
+       */
       plans: z
         .record(
           z.string(),

@@ -65,6 +65,22 @@ interface ChangeRow {
   deleted: number;
 }
 
+/**
+ * Calls `pull` now and then every `everyMs` (a failed pull is the pull's to
+ * log; the next tick retries it). Returns the stop: the timer ends, then the
+ * pull still running (`running()`) is waited for.
+ */
+export function pullNowAndEvery(everyMs: number, pull: () => Promise<unknown>, running: () => Promise<unknown> | undefined): () => Promise<void> {
+  const run = (): void => void pull().catch(() => undefined);
+  const timer = setInterval(run, everyMs);
+  timer.unref();
+  run();
+  return async () => {
+    clearInterval(timer);
+    await running()?.catch(() => undefined);
+  };
+}
+
 export class SubscriptionSync {
   readonly #o: SubscriptionSyncOptions;
   readonly #fetch: typeof fetch;
@@ -75,7 +91,7 @@ export class SubscriptionSync {
     setPosition: Statement<[string, number, number, number]>;
     applySubscription: Statement<[string, string | null, string | null, number]>;
   };
-  #timer: NodeJS.Timeout | undefined;
+  #stopPulling: (() => Promise<void>) | undefined;
   #pulling: Promise<number> | undefined;
   #again = false;
 
@@ -122,15 +138,11 @@ export class SubscriptionSync {
   }
 
   start(): void {
-    this.#timer = setInterval(() => void this.pull().catch(() => undefined), this.#o.pullEveryMs);
-    this.#timer.unref();
-    void this.pull().catch(() => undefined);
+    this.#stopPulling = pullNowAndEvery(this.#o.pullEveryMs, () => this.pull(), () => this.#pulling);
   }
 
   async stop(): Promise<void> {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
-    await this.#pulling?.catch(() => undefined);
+    await this.#stopPulling?.();
   }
 
   /**
