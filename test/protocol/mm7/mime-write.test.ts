@@ -88,6 +88,15 @@ t.test('base64 in 76-character CRLF lines', async (t) => {
   t.ok(Buffer.from(lines.join(''), 'base64').equals(data));
   t.equal(base64Lines(Buffer.alloc(0)).length, 0, 'nothing for nothing');
   t.equal(base64Lines(Buffer.alloc(57)).toString('latin1'), 'A'.repeat(76), '57 octets fill one line, no CRLF after it');
+  // The encoder works in slices of 3,648 octets (64 lines): sizes around the seams, against
+  // the whole text cut into lines here.
+  for (const size of [3647, 3648, 3649, 3648 * 2 + 1, 100_000]) {
+    const d = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) d[i] = (i * 131 + 7) & 0xff;
+    const whole = d.toString('base64');
+    const expected = Array.from({ length: Math.ceil(whole.length / 76) }, (_, k) => whole.slice(76 * k, 76 * k + 76)).join('\r\n');
+    t.equal(base64Lines(d).toString('latin1'), expected, `${size} octets`);
+  }
 });
 
 t.test('transfer encoding of text', async (t) => {
