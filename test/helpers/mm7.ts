@@ -15,3 +15,19 @@ export function submitEnvelope(transactionId: string, to: string[], extra: Parti
     },
   };
 }
+
+/**
+ * Server 1's raw config for a test: every listener on 127.0.0.1 port 0, the
+ * admin API behind token `demo`, the demo VASP (demo/demo, short code 12345,
+ * loopback only, 1000 submits/s); `extra` adds or replaces sections.
+ */
+export function loopbackMmscConfig(data: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    data,
+    mm7: { listen: '127.0.0.1:0' },
+    mm1: { listen: '127.0.0.1:0' },
+    admin: { listen: '127.0.0.1:0', token: 'demo' },
+    vasps: [{ vaspId: 'demo', vasIds: ['demo'], user: 'demo', password: 'demo', shortCodes: ['12345'], loopbackOnly: true, submitsPerSecond: 1000 }],
+    ...extra,
+  };
+}

@@ -9,7 +9,7 @@ import { decodeMm7Http, encodeMm7Http } from '../../protocol/mm7/http.js';
 import type { MimeEntity } from '../../protocol/mm7/mime-types.js';
 import { loadMmscConfig } from '../../src/config/mmsc.js';
 import { MmscNode } from '../../src/mmsc/node.js';
-import { submitEnvelope } from '../helpers/mm7.js';
+import { loopbackMmscConfig, submitEnvelope } from '../helpers/mm7.js';
 
 // Server 1's HTTP client for forwards (archiving.ts): keep-alive sockets to
 // server 2, and a forward that gets no answer within archive.timeout is
@@ -79,15 +79,9 @@ t.test('a forward without an answer times out and is retried; answered forwards 
   const node = new MmscNode({
     notifier: { notify: async () => {} },
     backoff: { baseMs: 20, maxMs: 50 },
-    config: loadMmscConfig({
-      data: dir,
-      mm7: { listen: '127.0.0.1:0' },
-      mm1: { listen: '127.0.0.1:0' },
-      admin: { listen: '127.0.0.1:0', token: 'demo' },
-      ttl: { default: '60s' },
-      archive: { mode: 'unsynchronized', url: `http://127.0.0.1:${port}`, timeout: '300ms', lookupCache: '60s' },
-      vasps: [{ vaspId: 'demo', vasIds: ['demo'], user: 'demo', password: 'demo', shortCodes: ['12345'], loopbackOnly: true, submitsPerSecond: 1000 }],
-    }),
+    config: loadMmscConfig(
+      loopbackMmscConfig(dir, { ttl: { default: '60s' }, archive: { mode: 'unsynchronized', url: `http://127.0.0.1:${port}`, timeout: '300ms', lookupCache: '60s' } }),
+    ),
   });
   await node.start();
   t.teardown(() => node.stop());

@@ -11,7 +11,7 @@ import { loadMmscConfig } from '../../src/config/mmsc.js';
 import { MmscNode } from '../../src/mmsc/node.js';
 import type { Notifier, PushRequest } from '../../src/push/notifier.js';
 import { decodeMmsPush } from '../../protocol/mms/push.js';
-import { submitEnvelope } from '../helpers/mm7.js';
+import { loopbackMmscConfig, submitEnvelope } from '../helpers/mm7.js';
 import { photoJpeg } from '../transcode/media.js';
 
 // Server 1 forwards each archive subscriber's copy to server 2 before the
@@ -73,15 +73,7 @@ function server1(dir: string, archiveUrl: string, mode: 'synchronized' | 'unsync
     notifier,
     ...(process.env.DEBUG_ARCH ? { log: (e: Record<string, unknown>) => console.error(JSON.stringify(e)) } : {}),
     backoff: { baseMs: 20, maxMs: 100 },
-    config: loadMmscConfig({
-      data: dir,
-      mm7: { listen: '127.0.0.1:0' },
-      mm1: { listen: '127.0.0.1:0' },
-      admin: { listen: '127.0.0.1:0', token: 'demo' },
-      ttl: { default: '60s' },
-      archive: { mode, url: archiveUrl, timeout: '2s', lookupCache: '1s' },
-      vasps: [{ vaspId: 'demo', vasIds: ['demo'], user: 'demo', password: 'demo', shortCodes: ['12345'], loopbackOnly: true, submitsPerSecond: 1000 }],
-    }),
+    config: loadMmscConfig(loopbackMmscConfig(dir, { ttl: { default: '60s' }, archive: { mode, url: archiveUrl, timeout: '2s', lookupCache: '1s' } })),
   });
 }
 

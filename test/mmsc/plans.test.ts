@@ -10,7 +10,7 @@ import { loadMmscConfig } from '../../src/config/mmsc.js';
 import { MmscNode } from '../../src/mmsc/node.js';
 import { PlanRules } from '../../src/mmsc/plans.js';
 import type { Notifier } from '../../src/push/notifier.js';
-import { submitEnvelope } from '../helpers/mm7.js';
+import { loopbackMmscConfig, submitEnvelope } from '../helpers/mm7.js';
 import { photoJpeg } from '../transcode/media.js';
 
 // Server 1 extracting before it forwards (archive.extraction.where =
@@ -70,14 +70,7 @@ t.test('server 1 extracts by the rules server 2 serves, and server 2 records it 
   const node = new MmscNode({
     notifier: { notify: async () => undefined } satisfies Notifier,
     backoff: { baseMs: 20, maxMs: 100 },
-    config: loadMmscConfig({
-      data: tmp(t),
-      mm7: { listen: '127.0.0.1:0' },
-      mm1: { listen: '127.0.0.1:0' },
-      admin: { listen: '127.0.0.1:0', token: 'demo' },
-      archive: { mode: 'unsynchronized', url: `http://127.0.0.1:${archive.port}`, timeout: '2s', extraction: { where: 'server1' } },
-      vasps: [{ vaspId: 'demo', vasIds: ['demo'], user: 'demo', password: 'demo', shortCodes: ['12345'], loopbackOnly: true }],
-    }),
+    config: loadMmscConfig(loopbackMmscConfig(tmp(t), { archive: { mode: 'unsynchronized', url: `http://127.0.0.1:${archive.port}`, timeout: '2s', extraction: { where: 'server1' } } })),
   });
   await node.start();
   t.teardown(() => node.stop());
