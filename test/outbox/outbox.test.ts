@@ -242,6 +242,7 @@ t.test('a job a poll reads from a commit not yet on disk runs only once it is', 
   gate = new Promise<void>((r) => (onDisk = r));
   const { worker, attempts } = scripted(box, clock, []);
   worker.start();
+  await waitFor(() => worker.busy === 1);
   for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
   t.equal(attempts.length, 0, 'read, but held while its commit is not durable');
   t.equal(worker.busy, 1, 'and counted in flight, so no other poll takes it');
