@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { answer } from '../../protocol/mm7/exchange.js';
@@ -20,6 +20,7 @@ import {
   type VaspJobDeps,
 } from '../../src/outbound/vasp-client.js';
 import { VaspSimulator, type VaspLogEntry } from '../../src/vasp/simulator.js';
+import { bodyServer, type BodyHandler } from '../helpers/http.js';
 
 const clock = { now: () => new Date('2024-05-01T10:10:00Z') };
 const at = new Date('2024-05-01T10:05:00Z');
@@ -32,22 +33,11 @@ async function simulator(t: Test, status = 1000): Promise<{ url: string; log: Va
   return { url, log };
 }
 
-type Handler = (req: IncomingMessage, body: Buffer, res: ServerResponse) => void;
+type Handler = BodyHandler;
 
 /** A server of our own, for answers no VASP simulator gives. */
 async function server(t: Test, handle: Handler): Promise<string> {
-  const s = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => handle(req, Buffer.concat(chunks), res));
-  });
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  t.teardown(async () => {
-    const closed = new Promise<void>((resolve) => s.close(() => resolve()));
-    s.closeAllConnections();
-    await closed;
-  });
-  return `http://127.0.0.1:${(s.address() as AddressInfo).port}/mm7`;
+  return `${await bodyServer(t, handle)}/mm7`;
 }
 
 /** An endpoint that answers HTTP 500 `failures` times, then passes requests on to `target`. */

@@ -1,9 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { decodeMm7Http, encodeMm7Http } from '../../protocol/mm7/http.js';
 import type { MimeEntity } from '../../protocol/mm7/mime-types.js';
 import { decodeMms } from '../../protocol/mms/codec.js';
@@ -13,6 +11,7 @@ import { loadMmscConfig } from '../../src/config/mmsc.js';
 import { MmscNode } from '../../src/mmsc/node.js';
 import { PapNotifier } from '../../src/push/pap.js';
 import { VaspSimulator, type VaspLogEntry } from '../../src/vasp/simulator.js';
+import { bodyServer } from '../helpers/http.js';
 import { submitEnvelope } from '../helpers/mm7.js';
 
 // The MMS-C with the PAP bearer against a PPG stub, end to end on loopback:
@@ -36,26 +35,12 @@ async function until<T>(what: string, probe: () => T | undefined): Promise<T> {
   throw new Error(`gave up waiting for ${what}`);
 }
 
-async function listen(t: Test, handle: (req: IncomingMessage, body: Buffer, res: ServerResponse) => void): Promise<string> {
-  const s = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => handle(req, Buffer.concat(chunks), res));
-  });
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  t.teardown(async () => {
-    const closed = new Promise<void>((resolve) => s.close(() => resolve()));
-    s.closeAllConnections();
-    await closed;
-  });
-  return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
-}
 
 t.test('MM7 submit → PAP bearer → PPG stub → retrieval; DeliveryReportReq through 500s arrives once', async (t) => {
   // The PPG: +15550002222 is "service unavailable" once, +15550009999 is an unknown address.
   const submissions: Submission[] = [];
   let unavailable = 1;
-  const ppgUrl = await listen(t, (req, body, res) => {
+  const ppgUrl = await bodyServer(t, (req, body, res) => {
     const request = parsePapRequest(String(req.headers['content-type']), body);
     const control = parsePushMessage(request.control);
     const address = control.addresses[0]!;
@@ -73,7 +58,7 @@ t.test('MM7 submit → PAP bearer → PPG stub → retrieval; DeliveryReportReq 
   const simUrl = (await sim.start()).url;
   t.teardown(() => sim.stop());
   let vaspHits = 0;
-  const vaspUrl = await listen(t, (req, body, res) => {
+  const vaspUrl = await bodyServer(t, (req, body, res) => {
     if (++vaspHits <= 2) {
       res.writeHead(500, { 'content-type': 'text/plain' });
       res.end('restarting');
