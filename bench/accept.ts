@@ -102,7 +102,7 @@ class RequestMaker {
   private constructor(
     readonly contentType: string,
     private readonly template: Buffer,
-    private readonly placeholder: string,
+    placeholder: string,
     private readonly tag: string,
   ) {
     this.at = template.indexOf(placeholder);

@@ -24,7 +24,7 @@ import { DEFAULT_MM7_VERSION, DEFAULT_RELEASE, RELEASES, type Release } from '..
 import { isSuccess, statusText } from '../../protocol/mm7/status.js';
 import { DEFAULT_MAX_BODY_OCTETS, VaspSimulator, type VaspLogEntry } from '../vasp/simulator.js';
 import { CliError, describeProtocolError, readInput, write, type CliStreams } from './io.js';
-import { generateSmil, smilElementOf } from './smil.js';
+import { generateSmil } from './smil.js';
 
 // ------------------------------------------------------------ option values
 

@@ -24,7 +24,7 @@ export abstract class Frontend {
 
   constructor(
     private readonly base: FrontendBase,
-    private readonly iface: 'mm7' | 'mm1',
+    iface: 'mm7' | 'mm1',
   ) {
     this.log = withRequestId(base.log);
     this.server = createServer((req, res) => {

@@ -59,7 +59,6 @@ export class MmscNode {
   private mm7: Mm7Frontend | undefined;
   private mm1: Mm1Frontend | undefined;
   private sweeper: Sweeper | undefined;
-  private service: MmscService | undefined;
   private admin: AdminServer | undefined;
   private worker: OutboxWorker | undefined;
   private archiving: Archiving | undefined;
@@ -218,7 +217,6 @@ export class MmscNode {
       transcoder,
       ...(log ? { log } : {}),
     });
-    this.service = service;
     const common = { routing: config.routing, ttl: config.ttl, mmsc: service, metrics: this.metrics, ...(log ? { log } : {}) };
     this.mm1 = new Mm1Frontend({ ...common, host: config.mm1.listen.host, port: config.mm1.listen.port, maxBodyOctets: config.mm1.maxBodyOctets, msisdnHeader: config.mm1.msisdnHeader });
     const mm1Port = await this.mm1.start();

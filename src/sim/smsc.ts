@@ -25,7 +25,7 @@ import { pduToJson, type Json } from '../../protocol/mms/json.js';
 import type { MmsPdu } from '../../protocol/mms/model.js';
 import { Reassembler } from '../../protocol/wdp/reassembler.js';
 import { concatenation, decodeUserData, WAP_PUSH_PORT } from '../../protocol/wdp/udh.js';
-import { DATA_CODING_8BIT, ESM_CLASS_UDHI, SMPP_STATUS, describeStatus } from '../push/smpp.js';
+import { ESM_CLASS_UDHI, SMPP_STATUS, describeStatus } from '../push/smpp.js';
 
 export interface SmscAccount {
   systemId: string;

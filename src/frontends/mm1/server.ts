@@ -4,7 +4,7 @@ import { ProtocolError } from '../../../protocol/errors.js';
 import { decodeMms, encodeMms } from '../../../protocol/mms/codec.js';
 import type { MmsPdu, MRetrieveConf, MSendConf } from '../../../protocol/mms/model.js';
 import { expiryFor, partsFromMms } from '../../mmsc/convert.js';
-import { currentRequest, type LogFn } from '../../mmsc/log.js';
+import { currentRequest } from '../../mmsc/log.js';
 import type { Metrics } from '../../mmsc/metrics.js';
 import type { MmscService } from '../../mmsc/mmsc.js';
 import type { NewRecipient, RecipientKind } from '../../mmsc/model.js';

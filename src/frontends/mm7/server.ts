@@ -7,7 +7,7 @@ import type { Mm7Address, Mm7Envelope } from '../../../protocol/mm7/model.js';
 import { isSuccess } from '../../../protocol/mm7/status.js';
 import { vaspReleases, type VaspAccount } from '../../config/mmsc.js';
 import { expiryFor, messageFieldsFromMm7, partsFromMime, timeSpecToDate } from '../../mmsc/convert.js';
-import { currentRequest, type LogFn } from '../../mmsc/log.js';
+import { currentRequest } from '../../mmsc/log.js';
 import type { Metrics } from '../../mmsc/metrics.js';
 import type { MmscService } from '../../mmsc/mmsc.js';
 import type { NewRecipient, RecipientKind } from '../../mmsc/model.js';
