@@ -10,6 +10,7 @@ import type { MimeEntity } from '../../protocol/mm7/mime-types.js';
 import { loadMmscConfig } from '../../src/config/mmsc.js';
 import { MmscNode } from '../../src/mmsc/node.js';
 import { loopbackMmscConfig, submitEnvelope } from '../helpers/mm7.js';
+import { until } from '../helpers/wait.js';
 
 // Server 1's HTTP client for forwards (archiving.ts): keep-alive sockets to
 // server 2, and a forward that gets no answer within archive.timeout is
@@ -59,14 +60,6 @@ class FakeServer2 {
     for (const res of this.#held) res.destroy();
     this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
-
-async function until(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
   }
 }
 

@@ -13,6 +13,7 @@ import { loadArchiveConfig } from '../../src/config/archive.js';
 import { loadMmscConfig } from '../../src/config/mmsc.js';
 import { MmscNode } from '../../src/mmsc/node.js';
 import { submitEnvelope } from '../helpers/mm7.js';
+import { until } from '../helpers/wait.js';
 
 // Issue 8, proof: "Server 1 killed in the middle of forwarding: after
 // restart every message is archived exactly once." Server 1 runs in a
@@ -156,14 +157,6 @@ class Proxy {
     }
     res.writeHead(up.status, out);
     res.end(body);
-  }
-}
-
-async function until(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

@@ -13,6 +13,7 @@ import type { Notifier, PushRequest } from '../../src/push/notifier.js';
 import { decodeMmsPush } from '../../protocol/mms/push.js';
 import { loopbackMmscConfig, submitEnvelope } from '../helpers/mm7.js';
 import { photoJpeg } from '../transcode/media.js';
+import { until } from '../helpers/wait.js';
 
 // Server 1 forwards each archive subscriber's copy to server 2 before the
 // TTL destroys it (issue 8, steps a–d and the retention guard), in both
@@ -84,14 +85,6 @@ async function submit(node: MmscNode, tx: string, to: string[]): Promise<string>
   const answer = (await decodeMm7Http(res.headers.get('content-type')!, Buffer.from(await res.arrayBuffer()))).envelope.message;
   if (answer.status?.code !== 1000 || !answer.messageId) throw new Error(`submit refused: ${JSON.stringify(answer.status)}`);
   return answer.messageId;
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 40_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 interface ArchivedJson {

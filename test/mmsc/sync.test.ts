@@ -8,6 +8,7 @@ import { loadArchiveConfig } from '../../src/config/archive.js';
 import { loadMmscConfig } from '../../src/config/mmsc.js';
 import { MmscNode } from '../../src/mmsc/node.js';
 import type { Notifier } from '../../src/push/notifier.js';
+import { until } from '../helpers/wait.js';
 
 // DB1 <-> DB2 synchronization (issue 8): each side pulls the other's
 // sequence-numbered change feed from the position it stored, so the two
@@ -23,14 +24,6 @@ async function freePort(): Promise<number> {
 
 const quiet: Notifier = { notify: async () => undefined };
 const BEARER = { Authorization: 'Bearer demo', 'Content-Type': 'application/json' };
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 t.test('the feeds converge after either node was stopped while the other changed', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'mmsc-sync-'));

@@ -7,6 +7,7 @@ import type { MmsPdu } from '../../protocol/mms/model.js';
 import type { MultipartEntry } from '../../protocol/wsp/multipart.js';
 import { classifySmtpError, mm3Mail } from '../../src/outbound/mm3.js';
 import { startLab, startSink, type Lab, type Sink } from './lab.js';
+import { until } from '../helpers/wait.js';
 
 // MM3 out: a terminal's M-Send.req to an e-mail address goes through the
 // outbox worker to the smarthost (an smtp-server sink on 127.0.0.1) as a
@@ -48,14 +49,6 @@ async function sendFromTerminal(transactionId: string, to: string, deliveryRepor
   const conf = decodeMms(Buffer.from(await res.arrayBuffer()));
   if (conf.messageType !== 'm-send-conf' || conf.responseStatus !== 'Ok') throw new Error(`M-Send.conf ${JSON.stringify(conf)}`);
   return String(conf.messageId);
-}
-
-async function until(what: string, cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 const jobsOf = (messageId: string) => lab.node.outbox.forMessage(messageId);

@@ -9,6 +9,7 @@ import type { MultipartEntry } from '../../protocol/wsp/multipart.js';
 import { forwardTransactionId } from '../../src/outbound/mm4.js';
 import { identityTranscoder } from '../../src/mmsc/mmsc.js';
 import { realJpeg, retrieve, spooledPushes, startLab, swaks, replies, type Lab } from './lab.js';
+import { until } from '../helpers/wait.js';
 
 // Two server-1 instances in one process, each the other's MM4 peer over
 // SMTP on 127.0.0.1: a terminal of A sends to a subscriber of B; A
@@ -63,14 +64,6 @@ async function sendFromA(transactionId: string, to: string): Promise<string> {
   const conf = decodeMms(Buffer.from(await res.arrayBuffer()));
   if (conf.messageType !== 'm-send-conf' || conf.responseStatus !== 'Ok') throw new Error(`M-Send.conf ${JSON.stringify(conf)}`);
   return String(conf.messageId);
-}
-
-async function until(what: string, cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 t.test("A's terminal → B's subscriber by MM4: forward, ack, delivery report back to A's originator", async (t) => {
