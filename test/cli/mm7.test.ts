@@ -1,9 +1,7 @@
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { answer, faultAnswer, type Mm7Answer } from '../../protocol/mm7/exchange.js';
 import { decodeMm7Http, encodeMm7Http } from '../../protocol/mm7/http.js';
 import type { MimeEntity } from '../../protocol/mm7/mime-types.js';
@@ -12,8 +10,7 @@ import { namespaceOf } from '../../protocol/mm7/releases.js';
 import { Mm7Error } from '../../protocol/mm7/xml.js';
 import { buildContent, mediaTypeOfFile, parseListen, parseMm7Address } from '../../src/cli/mm7.js';
 import { generateSmil, smilElementOf } from '../../src/cli/smil.js';
-import { REPO_ROOT } from '../helpers/fixtures.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, spawnCli } from '../helpers/cli.js';
 
 const run = runCli;
 
@@ -394,28 +391,10 @@ t.test('cancel and replace', async (t) => {
 });
 
 t.test('mm7 vasp: listens, logs a JSON line per request, stops on SIGTERM', async (t) => {
-  // A child process, so that the signal is real; it runs the .ts sources with tap's own TypeScript loader.
-  const loader = process.execArgv.filter((a) => /typescript/.test(a));
+  // A child process, so that the signal is real.
   const out = t.testdir({});
-  const script = `import { main } from ${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'src/cli/main.ts')).href)}; process.exitCode = await main(['node', 'mmsc', ...process.argv.slice(1)]);`;
-  const child = spawn(process.execPath, [...loader, '--input-type=module', '--eval', script, 'mm7', 'vasp', '--listen', '127.0.0.1:0', '--out', out, '--status', '1000'], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      const m = /^listening on (http:\/\/127\.0\.0\.1:\d+\/)\n/.exec(stderr);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-  });
+  const vasp = await spawnCli(t, ['mm7', 'vasp', '--listen', '127.0.0.1:0', '--out', out, '--status', '1000'], /^listening on (http:\/\/127\.0\.0\.1:\d+\/)\n/);
+  const url = vasp.listening[1]!;
   const env: Mm7Envelope = {
     release: 'REL-5-MM7-1-3',
     transactionId: 'dr-cli',
@@ -436,11 +415,9 @@ t.test('mm7 vasp: listens, logs a JSON line per request, stops on SIGTERM', asyn
   t.equal(back.envelope.message.type, 'DeliveryReportRsp');
   t.equal(back.envelope.transactionId, 'dr-cli');
   t.equal(back.envelope.release, 'REL-5-MM7-1-3');
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  child.kill('SIGTERM');
-  t.equal(await exit, 0, 'SIGTERM stops it cleanly');
-  t.equal(stderr, `listening on ${url}\nstopped\n`);
-  const lines = stdout.trim().split('\n');
+  t.equal(await vasp.stop(), 0, 'SIGTERM stops it cleanly');
+  t.equal(vasp.stderr(), `listening on ${url}\nstopped\n`);
+  const lines = vasp.stdout().trim().split('\n');
   t.equal(lines.length, 1);
   const line = JSON.parse(lines[0]!) as Record<string, unknown>;
   t.same(Object.keys(line).slice(0, 4), ['time', 'type', 'release', 'transactionId']);

@@ -1,20 +1,18 @@
 /// <reference path="../../src/push/smpp-package.d.ts" />
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import smpp from 'smpp';
 import t, { type Test } from 'tap';
 import { SmppNotifier, SMPP_STATUS } from '../../src/push/smpp.js';
 import { SmscSimulator, shortMessageOctets } from '../../src/sim/smsc.js';
+import { spawnCli } from '../helpers/cli.js';
 import { pushFor, until } from './pushes.js';
 
 // The SMSC simulator seen from raw SMPP clients (the `smpp` package): binds
 // and credentials, routing to receivers, receipts, bad input; and the
 // `smsc-sim` command in a child process.
 
-const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
 async function client(t: Test, port: number, command: 'bind_transmitter' | 'bind_receiver' | 'bind_transceiver', fields: smpp.PduFields): Promise<{ session: smpp.Session; status: number; delivered: smpp.PDU[] }> {
   const session = smpp.connect({ host: '127.0.0.1', port });
@@ -137,34 +135,14 @@ t.test('SMPP framing split anywhere: PDUs written one octet at a time are answer
 });
 
 t.test('mmsc smsc-sim: listens, writes a JSON line per push to --out, stops on SIGTERM', async (t) => {
-  const loader = process.execArgv.filter((a) => /typescript/.test(a));
   const out = join(t.testdir({}), 'pushes.jsonl');
-  const script = `import { main } from ${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'src/cli/main.ts')).href)}; process.exitCode = await main(['node', 'mmsc', ...process.argv.slice(1)]);`;
-  const child = spawn(process.execPath, [...loader, '--input-type=module', '--eval', script, 'smsc-sim', '--listen', '127.0.0.1:0', '--out', out, '--system-id', 'mmsc', '--password', 'pw'], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      const m = /^SMSC simulator listening on 127\.0\.0\.1:(\d+)\n/.exec(stderr);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-  });
+  const sim = await spawnCli(t, ['smsc-sim', '--listen', '127.0.0.1:0', '--out', out, '--system-id', 'mmsc', '--password', 'pw'], /^SMSC simulator listening on 127\.0\.0\.1:(\d+)\n/);
+  const port = Number(sim.listening[1]);
   const notifier = new SmppNotifier({ port, systemId: 'mmsc', password: 'pw' });
   const push = pushFor('+15550002222', 'cli1', 200);
   await notifier.notify(push);
   await notifier.close();
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  child.kill('SIGTERM');
-  t.equal(await exit, 0, 'SIGTERM stops it cleanly');
+  t.equal(await sim.stop(), 0, 'SIGTERM stops it cleanly');
   const lines = readFileSync(out, 'utf8').trim().split('\n');
   t.equal(lines.length, 1);
   const line = JSON.parse(lines[0]!) as { destination: string; source: string; segments: number; notification: Record<string, unknown> };
@@ -172,5 +150,5 @@ t.test('mmsc smsc-sim: listens, writes a JSON line per push to --out, stops on S
   t.equal(line.source, 'MMSC');
   t.equal(line.segments, Math.ceil(push.pushPdu.length / 128));
   t.match(line.notification, { 'X-Mms-Message-Type': 'm-notification-ind', 'X-Mms-Transaction-Id': 'cli1', 'X-Mms-Content-Location': push.notification.contentLocation });
-  t.match(stdout, /"event":"smsc-bound"/, 'log lines on stdout');
+  t.match(sim.stdout(), /"event":"smsc-bound"/, 'log lines on stdout');
 });
