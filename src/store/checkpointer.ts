@@ -22,6 +22,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
+import { walSync, type DeferredSync } from './group-commit.js';
 
 /** The thread's code, CommonJS: no loader, no TypeScript, nothing of the project's to import. */
 const THREAD = `
@@ -180,4 +181,41 @@ export class Checkpointer {
     this.#worker.postMessage('close');
     Atomics.wait(this.#threadClosed, 0, 0, waitMs);
   }
+}
+
+/**
+ * A file database's WAL made durable off the event loop, as DB1 and DB2
+ * both need: the group commit's fsync of the WAL in libuv's pool
+ * (group-commit.ts walSync) and checkpoints in a Checkpointer thread, woken
+ * after each group's fsync. Undefined for a database without a WAL file.
+ * Call after the migrations (the WAL file must exist).
+ */
+export interface DurableWal extends DeferredSync {
+  /** Before the writing connection closes: the thread's connection goes first, so the last close checkpoints and removes the WAL. */
+  closeThread(): void;
+  /** After the writing connection closed. */
+  closeFile(): void;
+}
+
+export function durableWal(db: Database.Database, opts: CheckpointerOptions = {}): DurableWal | undefined {
+  const wal = walSync(db);
+  if (!wal) return undefined;
+  let checkpointer: Checkpointer;
+  try {
+    checkpointer = new Checkpointer(db, wal.file, opts);
+  } catch (err) {
+    wal.close();
+    throw err;
+  }
+  return {
+    sync: (done) =>
+      wal.sync((err) => {
+        done(err);
+        checkpointer.wake();
+      }),
+    syncNow: () => wal.syncNow(),
+    beforeBatch: () => checkpointer.beforeBatch(),
+    closeThread: () => checkpointer.close(),
+    closeFile: () => wal.close(),
+  };
 }

@@ -11,10 +11,9 @@
  * of the archive node's time under load, while forwards waited unparsed in
  * the socket buffers. As DB1 does, DB2 uses group-commit.ts's DEFERRED
  * SYNC (synchronous=NORMAL, the WAL fsynced in libuv's thread pool; a
- * write resolves only after an fsync that started after its COMMIT).
- * Checkpoints are still SQLite's automatic ones, in the COMMIT that crosses
- * 1000 WAL pages: DB1's checkpoint thread (checkpointer.ts) is not used
- * here yet.
+ * write resolves only after an fsync that started after its COMMIT). New
+ * files use 16 KiB pages, as DB1's: a 10 KB image is one WAL frame, not
+ * three, and each frame is two write() calls inside the COMMIT.
  *
  * Reads are synchronous and see committed data only.
  */
@@ -272,7 +271,10 @@ export class Db2 {
     this.#clock = opts.clock ?? systemClock;
     const db = new Database(file);
     this.#db = db;
+    let wal: ReturnType<typeof walSync>;
     try {
+      // A new file only: a 10 KB image is one WAL frame (two write() calls), not three.
+      db.pragma('page_size = 16384');
       db.pragma('journal_mode = WAL');
       // FULL until walSync() below turns a file's to NORMAL with the fsync deferred: an answered forward survives a power cut.
       db.pragma('synchronous = FULL');
@@ -280,17 +282,15 @@ export class Db2 {
       db.pragma(`busy_timeout = ${Math.trunc(opts.busyTimeoutMs ?? 5000)}`);
       migrate(db, DB2_MIGRATIONS);
       this.#s = prepare(db);
-      this.#wal = walSync(db);
+      // Checkpoints stay SQLite's automatic ones, in the COMMIT that crosses 1000 pages: DB1's
+      // checkpoint thread (checkpointer.ts) keeps them off the event loop but runs one per group
+      // (one more fdatasync each), and the archive node is bound by CPU, not by its latency.
+      wal = walSync(db);
+      this.#wal = wal;
+      this.#commits = new GroupCommit(db, opts.maxBatch ?? 500, 'Db2', wal && opts.wrapSync ? opts.wrapSync(wal) : wal);
     } catch (err) {
       db.close();
-      throw err;
-    }
-    try {
-      const sync: DeferredSync | undefined = this.#wal;
-      this.#commits = new GroupCommit(db, opts.maxBatch ?? 500, 'Db2', sync && opts.wrapSync ? opts.wrapSync(sync) : sync);
-    } catch (err) {
-      db.close();
-      this.#wal?.close();
+      wal?.close();
       throw err;
     }
   }
