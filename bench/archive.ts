@@ -401,6 +401,8 @@ async function directBodies(c: Ctx, v: Variant, sample: string, n: number): Prom
         ...(m.envelope.subject !== undefined ? { subject: m.envelope.subject } : {}),
         contentType: m.envelope.contentType,
         parts,
+        // As server 1 sends them (archive.transferEncoding, default binary).
+        binary: true,
       },
       { kind: 'basic', user: USER, password: PASSWORD },
     );

@@ -612,7 +612,8 @@ const DEFAULT_SOAP_ID = 'mm7-soap-envelope';
  * ASCII lines, quoted-printable when it is mostly ASCII, else base64; text
  * with a bare CR or LF goes as base64 too, so its octets come back exact
  * and every line the builder writes ends in CRLF (the envelope's own line
- * ends are sent as given). Boundaries: `opts.boundary` and
+ * ends are sent as given). `opts.binary`, for a peer known to read it:
+ * every body that is not 7bit goes as `binary`, unencoded. Boundaries: `opts.boundary` and
  * `params.boundary` of nested multiparts are used when valid and unique,
  * otherwise random ones are drawn; a named boundary that turns out to
  * occur inside a part is INCONSISTENT.
@@ -620,7 +621,7 @@ const DEFAULT_SOAP_ID = 'mm7-soap-envelope';
 export async function buildMm7Http(
   soap: string,
   content?: MimeEntity,
-  opts: { boundary?: string; soapContentId?: string } = {},
+  opts: { boundary?: string; soapContentId?: string; binary?: boolean } = {},
 ): Promise<{ contentType: string; body: Buffer }> {
   const envelope = Buffer.from(soap, 'utf8');
   if (!content) return { contentType: 'text/xml; charset="utf-8"', body: envelope };
@@ -633,6 +634,6 @@ export async function buildMm7Http(
   if (opts.boundary !== undefined && !BOUNDARY.test(opts.boundary)) {
     throw new ProtocolError('BAD_VALUE', 'boundary', `"${opts.boundary}" is not 1-70 RFC 2046 characters`);
   }
-  const { boundary, body } = writeRelated({ contentType: 'text/xml; charset="utf-8"', contentId: soapId, body: envelope }, content, opts.boundary);
+  const { boundary, body } = writeRelated({ contentType: 'text/xml; charset="utf-8"', contentId: soapId, body: envelope }, content, opts.boundary, opts.binary);
   return { contentType: `multipart/related; boundary="${boundary}"; type="text/xml"; start="<${soapId}>"`, body };
 }

@@ -50,11 +50,12 @@ export async function decodeMm7Http(contentType: string, body: HttpBody, limits:
 /**
  * Encodes an MM7 body: SOAP alone as text/xml, or multipart/related with
  * the content entity, whose Content-ID is taken from the envelope's href.
+ * `binary`: bodies that are not 7bit go unencoded (buildMm7Http).
  */
-export async function encodeMm7Http(envelope: Mm7Envelope, content?: MimeEntity): Promise<{ contentType: string; body: Buffer }> {
+export async function encodeMm7Http(envelope: Mm7Envelope, content?: MimeEntity, opts: { binary?: boolean } = {}): Promise<{ contentType: string; body: Buffer }> {
   const soap = buildMm7Soap(envelope);
   if (!content) return buildMm7Http(soap);
   const href = envelope.message.content?.href;
   if (href === undefined) throw new ProtocolError('MISSING_HEADER', 'Content', 'content given but the message has no <Content href>');
-  return buildMm7Http(soap, { ...content, contentId: contentIdOfHref(href) });
+  return buildMm7Http(soap, { ...content, contentId: contentIdOfHref(href) }, opts.binary ? { binary: true } : {});
 }

@@ -182,6 +182,8 @@ export function hasBareLineEnd(b: Buffer): boolean {
 }
 
 export type TextEncoding = '7bit' | 'quoted-printable' | 'base64';
+/** What a leaf goes as. */
+type LeafEncoding = TextEncoding | 'binary';
 
 /** The transfer encoding of a text body (see the top of this file). */
 export function textEncoding(b: Buffer): TextEncoding {
@@ -286,7 +288,7 @@ function checkEntity(e: MimeEntity): boolean {
   return isMultipart;
 }
 
-function writeEntity(w: Writer, e: MimeEntity, used: Set<string>, boundaries: Map<MimeEntity, Multipart>): void {
+function writeEntity(w: Writer, e: MimeEntity, used: Set<string>, boundaries: Map<MimeEntity, Multipart>, binary: boolean): void {
   const isMultipart = checkEntity(e);
   const type = e.mediaType.toLowerCase();
   const params: string[] = [];
@@ -308,10 +310,11 @@ function writeEntity(w: Writer, e: MimeEntity, used: Set<string>, boundaries: Ma
   }
   const head: string[] = [contentTypeHeader(type, params)];
   if (e.contentId) head.push(`Content-ID: <${oneLine(stripAngles(e.contentId))}>`);
-  let encoding: TextEncoding | undefined;
+  let encoding: LeafEncoding | undefined;
   const body = e.body ?? Buffer.alloc(0);
   if (!isMultipart) {
     encoding = type.startsWith('text/') ? textEncoding(body) : 'base64';
+    if (binary && encoding !== '7bit') encoding = 'binary';
     head.push(`Content-Transfer-Encoding: ${encoding}`);
   }
   if (e.contentLocation) head.push(textHeader('Content-Location', e.contentLocation));
@@ -325,7 +328,7 @@ function writeEntity(w: Writer, e: MimeEntity, used: Set<string>, boundaries: Ma
   }
   w.text(head.join(CRLF) + CRLF + CRLF);
   if (multipart) {
-    writeParts(w, multipart, e.parts!, (child) => writeEntity(w, child, used, boundaries));
+    writeParts(w, multipart, e.parts!, (child) => writeEntity(w, child, used, boundaries, binary));
     return;
   }
   if (encoding === 'base64') w.put(base64Lines(body));
@@ -362,9 +365,10 @@ export function countDelimiters(body: Buffer, boundary: string): number {
 /**
  * A multipart/related body: `root` first, as given, then `content` with
  * its headers (nested multiparts included). `boundary`: the outer one,
- * when the caller names it. Returns the body and the outer boundary.
+ * when the caller names it; `binary`: bodies that are not 7bit go as they
+ * are. Returns the body and the outer boundary.
  */
-export function writeRelated(root: VerbatimPart, content: MimeEntity, boundary?: string): { boundary: string; body: Buffer } {
+export function writeRelated(root: VerbatimPart, content: MimeEntity, boundary?: string, binary = false): { boundary: string; body: Buffer } {
   const used = new Set<string>();
   if (boundary !== undefined) used.add(boundary);
   // Boundaries stay fixed across attempts; only drawn ones that collided are drawn again.
@@ -374,7 +378,7 @@ export function writeRelated(root: VerbatimPart, content: MimeEntity, boundary?:
     const w = new Writer();
     const parts: Array<VerbatimPart | MimeEntity> = [root, content];
     writeParts(w, outer, parts, (part) => {
-      if ('headers' in part) return writeEntity(w, part, used, boundaries);
+      if ('headers' in part) return writeEntity(w, part, used, boundaries, binary);
       w.text(`Content-Type: ${part.contentType}${CRLF}Content-ID: <${part.contentId}>${CRLF}${CRLF}`);
       w.put(part.body);
     });

@@ -131,6 +131,8 @@ const archiveLinkSchema = z.object({
   /** Server 2's API token (lookup in unsynchronized mode, its subscription feed). */
   apiToken: z.string().min(1).default('demo'),
   release: z.enum(RELEASES).default('REL-6-MM7-1-4'),
+  /** How the forwarded parts travel: as they are (binary, HTTP is 8-bit clean), or base64 for a receiver that needs it. */
+  transferEncoding: z.enum(['binary', 'base64']).default('binary'),
   service: z.string().min(1).default('mmsgw-archive'),
   timeout: duration.default(5000),
   lookupCache: duration.default(60_000),

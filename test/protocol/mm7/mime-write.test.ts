@@ -161,3 +161,66 @@ t.test('boundaries: drawn ones are random and cannot occur in base64 or quoted-p
   t.not(a.boundary, b.boundary, 'each build draws its own');
   t.equal((await parseMm7Http(`multipart/related; boundary="${a.boundary}"`, a.body)).content?.body?.toString(), 'x');
 });
+
+t.test('binary: bodies that are not 7bit go as they are, and parse back to the same octets', async (t) => {
+  const image = Buffer.from([0xff, 0xd8, 0x0d, 0x0a, 0x00, 0x2d, 0x2d, 0xff, 0xd9]);
+  const latin = Buffer.from('caf\xe9\n', 'latin1');
+  const content: MimeEntity = {
+    mediaType: 'multipart/mixed',
+    params: { boundary: 'inner' },
+    contentId: 'content@x',
+    headers: [],
+    parts: [
+      { mediaType: 'text/plain', params: {}, contentId: 'ascii', headers: [], body: Buffer.from('Hi\r\n') },
+      { mediaType: 'text/plain', params: { charset: 'iso-8859-1' }, contentId: 'latin', headers: [], body: latin },
+      { mediaType: 'image/jpeg', params: {}, contentId: 'img', headers: [], body: image },
+    ],
+  };
+  const root = { contentType: 'text/xml; charset="utf-8"', contentId: 'soap', body: Buffer.from('<e/>') };
+  const { body } = writeRelated(root, content, 'outer', true);
+  // Byte by byte: 7bit text stays 7bit; the Latin-1 text (a bare LF, an octet > 0x7f) and the
+  // JPEG (CR LF, NUL, `--` inside) go as `binary`, their octets between the header's blank line
+  // and the CRLF before the next delimiter.
+  const golden = Buffer.concat([
+    Buffer.from(
+      [
+        '--outer',
+        'Content-Type: text/xml; charset="utf-8"',
+        'Content-ID: <soap>',
+        '',
+        '<e/>',
+        '--outer',
+        'Content-Type: multipart/mixed; boundary="inner"',
+        'Content-ID: <content@x>',
+        '',
+        '--inner',
+        'Content-Type: text/plain',
+        'Content-ID: <ascii>',
+        'Content-Transfer-Encoding: 7bit',
+        '',
+        'Hi',
+        '',
+        '--inner',
+        'Content-Type: text/plain; charset=iso-8859-1',
+        'Content-ID: <latin>',
+        'Content-Transfer-Encoding: binary',
+        '',
+        '',
+      ].join('\r\n'),
+      'latin1',
+    ),
+    latin,
+    Buffer.from('\r\n--inner\r\nContent-Type: image/jpeg\r\nContent-ID: <img>\r\nContent-Transfer-Encoding: binary\r\n\r\n', 'latin1'),
+    image,
+    Buffer.from('\r\n--inner--\r\n--outer--\r\n', 'latin1'),
+  ]);
+  t.same(body, golden);
+  const msg = await parseMm7Http(`multipart/related; boundary="outer"; type="text/xml"; start="<soap>"`, body);
+  t.same(msg.content, content, 'parses back to the same entity, octet for octet');
+  t.ok(body.length < writeRelated(root, content, 'outer').body.length, 'shorter than with base64');
+  // A binary body can hold anything, a delimiter line too: a named boundary is refused, a drawn one drawn again.
+  const clash: MimeEntity = { mediaType: 'image/jpeg', params: {}, headers: [], body: Buffer.from('\xff\r\n--taken\r\n\xd9', 'latin1') };
+  t.throws(() => writeRelated(root, clash, 'taken', true), ProtocolError, 'named boundary inside a binary body: INCONSISTENT');
+  const drawn = writeRelated(root, clash, undefined, true);
+  t.same((await parseMm7Http(`multipart/related; boundary="${drawn.boundary}"`, drawn.body)).content?.body, clash.body);
+});
