@@ -33,7 +33,8 @@ import type { StoredIds } from '../store/types.js';
 import { extract, keepsEverything, type ExtractionRules } from '../archive/extract.js';
 import type { Enricher } from './enrich.js';
 import type { JobPlanner } from './mmsc.js';
-import type { Clock, NewMessage, StoredPart } from './model.js';
+import type { Clock, NewMessage, StoredMessage, StoredPart } from './model.js';
+import { Semaphore } from '../util/semaphore.js';
 
 export interface ArchivingConfig {
   mode: 'synchronized' | 'unsynchronized';
@@ -45,6 +46,8 @@ export interface ArchivingConfig {
   /** Bearer token of server 2's API (lookup, sync feeds). */
   apiToken: string;
   release: Release;
+  /** How the parts travel (default binary: forward.ts). */
+  transferEncoding?: 'binary' | 'base64';
   /** ApplicID of the archive service. */
   service: string;
   /** Per request to server 2. */
@@ -113,8 +116,16 @@ interface ForwardAnswer {
   archiveLink?: string;
 }
 
-/** 'archive-forward' jobs at once (the outbox's concurrency) and the keep-alive sockets to server 2 they share. */
-const FORWARD_CONCURRENCY = 64;
+/**
+ * 'archive-forward' jobs at once (the outbox's concurrency) and the
+ * keep-alive sockets to server 2 they share. Many: a drain after an outage
+ * was bound by round trips, not CPU (at 64, both nodes were idle a third of
+ * the time; 256 made it 1.2-1.3x faster and bigger group commits on both sides
+ * cheaper per forward).
+ */
+const FORWARD_CONCURRENCY = 256;
+/** Content octets of the forwards in flight at once: 256 large messages must not all be in memory together. */
+const FORWARD_BUDGET_OCTETS = 64 << 20;
 
 /** Server 2's HTTP answer to a forward, read whole. */
 interface PostAnswer {
@@ -155,6 +166,8 @@ export class Archiving {
   /** Unsynchronized mode: address → subscription (null: none) and until when it is trusted. */
   readonly #cache = new Map<string, { subscriptionId: string | null; plan: string | null; until: number }>();
   readonly #additionalCache = new Map<string, Promise<AdditionalData | undefined>>();
+  /** Octets of content read for forwards in flight (FORWARD_BUDGET_OCTETS). */
+  readonly #budget = new Semaphore(FORWARD_BUDGET_OCTETS);
   readonly #s: {
     subscription: Statement<[string], { archive_subscription_id: string | null; archive_plan: string | null }>;
     insertLink: Statement<[string, string, string, number, number]>;
@@ -363,12 +376,18 @@ export class Archiving {
   }
 
   async #forward(job: OutboxJob): Promise<JobOutcome> {
+    const { messageId, address } = job;
+    if (messageId === null || address === null) return { status: 'failed', error: 'forward job without message or address' };
+    const db = this.#o.db;
+    const message = db.read(() => db.getMessage(messageId));
+    // The hold keeps the content; a message cancelled by its sender has none to archive.
+    if (!message || message.destroyed) return { status: 'failed', error: `message ${messageId} is gone (${message ? 'destroyed' : 'unknown'})` };
+    return this.#budget.run(() => this.#forwardContent(job, address, message), message.size);
+  }
+
+  async #forwardContent(job: OutboxJob, address: string, message: StoredMessage): Promise<JobOutcome> {
     const { db, config } = this.#o;
     const payload = job.payload as ForwardPayload;
-    if (job.messageId === null || job.address === null) return { status: 'failed', error: 'forward job without message or address' };
-    const message = db.getMessage(job.messageId);
-    // The hold keeps the content; a message cancelled by its sender has none to archive.
-    if (!message || message.destroyed) return { status: 'failed', error: `message ${job.messageId} is gone (${message ? 'destroyed' : 'unknown'})` };
     const e = message.envelope;
     const original = db.getParts(message.messageId);
     let parts = original;
@@ -384,7 +403,7 @@ export class Archiving {
       {
         release: config.release,
         transactionId: `archive-${job.id}-${job.attempts + 1}`,
-        recipient: job.address,
+        recipient: address,
         subscriptionId: payload.subscriptionId,
         service: config.service,
         originalMessageId: message.messageId,
@@ -396,6 +415,7 @@ export class Archiving {
         ...(extracted ? { extracted } : {}),
         ...(additional && Object.keys(additional).length > 0 ? { additional } : {}),
         ...(config.relayServerId !== undefined ? { relayServerId: config.relayServerId } : {}),
+        binary: config.transferEncoding !== 'base64',
       },
       config.auth,
     );

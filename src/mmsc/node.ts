@@ -139,6 +139,7 @@ export class MmscNode {
         auth: a.auth,
         apiToken: a.apiToken,
         release: a.release,
+        transferEncoding: a.transferEncoding,
         service: a.service,
         timeoutMs: a.timeout,
         lookupCacheMs: a.lookupCache,

@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import sharp, { type Sharp } from 'sharp';
+import { Semaphore } from '../util/semaphore.js';
 
 /** Formats the transcoder can write; every terminal format it can reach is one of these. */
 export type OutputFormat = 'jpeg' | 'png' | 'gif';
@@ -102,26 +103,6 @@ export function configureSharp(): void {
   sharp.concurrency(1);
   // The cache in the transcoder keeps results; libvips' own operation cache would only hold memory.
   sharp.cache(false);
-}
-
-/** A counting semaphore: at most `size` holders at once, the others wait in order. */
-export class Semaphore {
-  #free: number;
-  readonly #waiting: Array<() => void> = [];
-  constructor(size: number) {
-    this.#free = size;
-  }
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#free > 0) this.#free--;
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    try {
-      return await fn();
-    } finally {
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#free++;
-    }
-  }
 }
 
 function classify(e: unknown): ImageAdaptationError {
