@@ -203,6 +203,9 @@ export function randomId(): string {
   return ids.token();
 }
 
+/** Subscriptions kept in memory at most; past it the map starts again. */
+const SUBSCRIPTIONS_KEPT = 10_000;
+
 function subscriptionOf(r: SubscriptionRow): Subscription {
   return { id: r.id, address: r.address, plan: r.plan, createdAt: new Date(r.created_at), endedAt: r.ended_at === null ? null : new Date(r.ended_at), tokenVersion: r.token_version };
 }
@@ -263,6 +266,8 @@ export class Db2 {
   readonly #s: ReturnType<typeof prepare>;
   readonly #clock: Clock;
   readonly #commits: GroupCommit;
+  /** Subscriptions read so far, by id (getSubscription); writes drop theirs. */
+  readonly #subscriptions = new Map<string, Subscription>();
   /** The WAL's deferred fsync; undefined in memory. */
   readonly #wal: ReturnType<typeof walSync>;
 
@@ -411,9 +416,22 @@ export class Db2 {
 
   // ------------------------------------------------------- subscriptions
 
+  /**
+   * Every forward names its subscription, and a read of DB2 (its locks, a
+   * system call each) right after a group commit was a tenth of the archive
+   * node's time per forward: subscriptions are kept here, read once and
+   * dropped by every write that touches one. Copies go out, so no caller can
+   * change what the next one sees.
+   */
   getSubscription(id: string): Subscription | undefined {
-    const row = this.#s.subscription.get(id);
-    return row && subscriptionOf(row);
+    let known = this.#subscriptions.get(id);
+    if (!known) {
+      const row = this.#s.subscription.get(id);
+      if (!row) return undefined;
+      if (this.#subscriptions.size >= SUBSCRIPTIONS_KEPT) this.#subscriptions.clear();
+      this.#subscriptions.set(id, (known = subscriptionOf(row)));
+    }
+    return { ...known, createdAt: new Date(known.createdAt), endedAt: known.endedAt && new Date(known.endedAt) };
   }
 
   liveSubscriptionFor(address: string): Subscription | undefined {
@@ -429,6 +447,7 @@ export class Db2 {
       if (live) return { existing: subscriptionOf(live) };
       const id = randomId();
       const now = this.#clock.now().getTime();
+      this.#subscriptions.clear();
       s.insertSubscription.run(id, address, plan, now);
       s.insertChange.run(address, id, plan, now);
       return { created: subscriptionOf(s.subscription.get(id)!) };
@@ -444,6 +463,7 @@ export class Db2 {
     return this.#enqueue(() => {
       const s = this.#s;
       const now = this.#clock.now().getTime();
+      this.#subscriptions.delete(id);
       if (s.endSubscription.run(now, id).changes === 0) return undefined;
       const row = s.subscription.get(id)!;
       s.insertChange.run(row.address, null, null, now);
@@ -455,6 +475,7 @@ export class Db2 {
   /** Revokes every album and confirmation link issued so far; the new token version, or undefined. */
   revokeLinks(id: string): Promise<number | undefined> {
     return this.#enqueue(() => {
+      this.#subscriptions.delete(id);
       if (this.#s.bumpTokenVersion.run(id).changes === 0) return undefined;
       return this.#s.subscription.get(id)!.token_version;
     });

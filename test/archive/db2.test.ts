@@ -106,3 +106,25 @@ t.test('DB2: the subscription feed numbers every change', async (t) => {
   t.equal(db.changeHead(), 2);
   t.same(db.changes(1, 10).map((c) => c.seq), [2]);
 });
+
+t.test('DB2: a subscription read once is kept, and every write that changes it is seen by the next read', async (t) => {
+  const db = new Db2(join(tempDir(t), 'archive.sqlite'));
+  t.teardown(() => db.close());
+  const a = await db.createSubscription('+15550001111', 'full');
+  const id = 'created' in a ? a.created.id : '';
+  const first = db.getSubscription(id)!;
+  t.equal(first.tokenVersion, 0);
+  first.plan = 'changed by a caller';
+  first.createdAt.setTime(0);
+  const again = db.getSubscription(id)!;
+  t.equal(again.plan, 'full', "a caller's change to its copy is not seen by the next");
+  t.not(again.createdAt.getTime(), 0);
+  t.equal(await db.revokeLinks(id), 1);
+  t.equal(db.getSubscription(id)!.tokenVersion, 1, 'a revocation is seen at once');
+  t.equal(db.getSubscription(id)!.endedAt, null);
+  await db.endSubscription(id, false);
+  t.ok(db.getSubscription(id)!.endedAt instanceof Date, 'so is the end');
+  t.equal(db.getSubscription('no-such-id'), undefined);
+  const b = await db.createSubscription('+15550001111', 'photos');
+  t.ok('created' in b && db.getSubscription(b.created.id)?.plan === 'photos', 'a new one is read from DB2');
+});
