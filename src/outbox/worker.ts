@@ -236,10 +236,15 @@ export class OutboxWorker {
         if (due.length === limit) this.#pollAgain = true;
       }
       if (open.length < this.#kinds.length) this.#pollAgain = true;
-      const next = outbox.nextDue(this.#kinds);
       const idle = this.#o.maxIdleMs ?? 30_000;
+      if (this.#pollAgain) {
+        // More is due now: a finishing job kicks the next poll; this timer is the fallback.
+        this.#schedule(Math.min(idle, 1000));
+        return;
+      }
+      const next = outbox.nextDue(this.#kinds);
       // Jobs in flight are pending in DB1 too: their due time is past, so wait for their outcome, not for them.
-      const wait = next === undefined ? idle : Math.min(idle, Math.max(this.#pollAgain || this.#inFlight.size > 0 ? 1000 : 0, next.getTime() - now.getTime()));
+      const wait = next === undefined ? idle : Math.min(idle, Math.max(this.#inFlight.size > 0 ? 1000 : 0, next.getTime() - now.getTime()));
       this.#schedule(wait);
     } catch (e) {
       this.#o.log?.({ event: 'outbox-poll-failed', error: String(e) });
