@@ -16,17 +16,28 @@ import { ProtocolError } from '../../../protocol/errors.js';
 
 const unfold = (s: string): string => s.replace(/\r\n/g, '');
 
+/** The golden bodies' first lines: the outer delimiter, the SOAP root as given, the content multipart's headers, its first delimiter. */
+const GOLDEN_HEAD = [
+  '--outer',
+  'Content-Type: text/xml; charset="utf-8"',
+  'Content-ID: <soap>',
+  '',
+  '<e/>',
+  '--outer',
+  'Content-Type: multipart/mixed; boundary="inner"',
+  'Content-ID: <content@x>',
+  '',
+  '--inner',
+];
+
+/** The content entity whose headers GOLDEN_HEAD holds. */
+const innerMultipart = (parts: MimeEntity[]): MimeEntity => ({ mediaType: 'multipart/mixed', params: { boundary: 'inner' }, contentId: 'content@x', headers: [], parts });
+
 t.test('golden bytes: the SOAP root, a multipart of text and an image, named boundaries', async (t) => {
-  const content: MimeEntity = {
-    mediaType: 'multipart/mixed',
-    params: { boundary: 'inner' },
-    contentId: 'content@x',
-    headers: [],
-    parts: [
-      { mediaType: 'text/plain', params: { charset: 'utf-8' }, contentId: 't', headers: [], body: Buffer.from('Hi\r\n') },
-      { mediaType: 'image/gif', params: { name: 'a b.gif' }, contentLocation: 'a.gif', headers: [['x-note', 'one']], body: Buffer.from([0, 1, 2, 3]) },
-    ],
-  };
+  const content = innerMultipart([
+    { mediaType: 'text/plain', params: { charset: 'utf-8' }, contentId: 't', headers: [], body: Buffer.from('Hi\r\n') },
+    { mediaType: 'image/gif', params: { name: 'a b.gif' }, contentLocation: 'a.gif', headers: [['x-note', 'one']], body: Buffer.from([0, 1, 2, 3]) },
+  ]);
   const { boundary, body } = writeRelated({ contentType: 'text/xml; charset="utf-8"', contentId: 'soap', body: Buffer.from('<e/>') }, content, 'outer');
   t.equal(boundary, 'outer');
   // Each line below is explained: the outer delimiter, the root's two headers as given, the envelope verbatim;
@@ -34,16 +45,7 @@ t.test('golden bytes: the SOAP root, a multipart of text and an image, named bou
   // ASCII text in short CRLF lines goes 7bit, octets as they are; a media part goes base64 ("AAECAw==" is 00 01 02 03),
   // its non-token parameter quoted, Content-Location and other headers after the transfer encoding.
   const golden = [
-    '--outer',
-    'Content-Type: text/xml; charset="utf-8"',
-    'Content-ID: <soap>',
-    '',
-    '<e/>',
-    '--outer',
-    'Content-Type: multipart/mixed; boundary="inner"',
-    'Content-ID: <content@x>',
-    '',
-    '--inner',
+    ...GOLDEN_HEAD,
     'Content-Type: text/plain; charset=utf-8',
     'Content-ID: <t>',
     'Content-Transfer-Encoding: 7bit',
@@ -165,17 +167,11 @@ t.test('boundaries: drawn ones are random and cannot occur in base64 or quoted-p
 t.test('binary: bodies that are not 7bit go as they are, and parse back to the same octets', async (t) => {
   const image = Buffer.from([0xff, 0xd8, 0x0d, 0x0a, 0x00, 0x2d, 0x2d, 0xff, 0xd9]);
   const latin = Buffer.from('caf\xe9\n', 'latin1');
-  const content: MimeEntity = {
-    mediaType: 'multipart/mixed',
-    params: { boundary: 'inner' },
-    contentId: 'content@x',
-    headers: [],
-    parts: [
-      { mediaType: 'text/plain', params: {}, contentId: 'ascii', headers: [], body: Buffer.from('Hi\r\n') },
-      { mediaType: 'text/plain', params: { charset: 'iso-8859-1' }, contentId: 'latin', headers: [], body: latin },
-      { mediaType: 'image/jpeg', params: {}, contentId: 'img', headers: [], body: image },
-    ],
-  };
+  const content = innerMultipart([
+    { mediaType: 'text/plain', params: {}, contentId: 'ascii', headers: [], body: Buffer.from('Hi\r\n') },
+    { mediaType: 'text/plain', params: { charset: 'iso-8859-1' }, contentId: 'latin', headers: [], body: latin },
+    { mediaType: 'image/jpeg', params: {}, contentId: 'img', headers: [], body: image },
+  ]);
   const root = { contentType: 'text/xml; charset="utf-8"', contentId: 'soap', body: Buffer.from('<e/>') };
   const { body } = writeRelated(root, content, 'outer', true);
   // Byte by byte: 7bit text stays 7bit; the Latin-1 text (a bare LF, an octet > 0x7f) and the
@@ -184,16 +180,7 @@ t.test('binary: bodies that are not 7bit go as they are, and parse back to the s
   const golden = Buffer.concat([
     Buffer.from(
       [
-        '--outer',
-        'Content-Type: text/xml; charset="utf-8"',
-        'Content-ID: <soap>',
-        '',
-        '<e/>',
-        '--outer',
-        'Content-Type: multipart/mixed; boundary="inner"',
-        'Content-ID: <content@x>',
-        '',
-        '--inner',
+        ...GOLDEN_HEAD,
         'Content-Type: text/plain',
         'Content-ID: <ascii>',
         'Content-Transfer-Encoding: 7bit',
