@@ -203,6 +203,17 @@ export function randomId(): string {
   return ids.token();
 }
 
+/**
+ * An archived message's id: the time (ms, base36, 9 characters), then 96
+ * random bits (base64url, 16 characters). As unguessable as it needs to be,
+ * and in arrival order: each new record goes at the end of the archive_id
+ * index instead of into a random 16 KiB leaf, which cost one more WAL
+ * frame (and its checkpoint copy) per forward.
+ */
+function archiveIdAt(ms: number): string {
+  return `${ms.toString(36).padStart(9, '0')}${ids.take(12).toString('base64url')}`;
+}
+
 /** Subscriptions kept in memory at most; past it the map starts again. */
 const SUBSCRIPTIONS_KEPT = 10_000;
 
@@ -314,7 +325,8 @@ export class Db2 {
       const s = this.#s;
       const seen = s.findArchived.get(m.originalId, m.recipient);
       if (seen) return { archiveId: seen.archive_id, duplicate: true };
-      const archiveId = randomId();
+      const receivedAt = this.#clock.now().getTime();
+      const archiveId = archiveIdAt(receivedAt);
       const info = s.insertMessage.run({
         archiveId,
         originalId: m.originalId,
@@ -323,7 +335,7 @@ export class Db2 {
         sender: m.sender,
         subject: m.subject ?? null,
         date: m.date ? m.date.getTime() : null,
-        receivedAt: this.#clock.now().getTime(),
+        receivedAt,
         contentType: m.contentType,
         release: m.release,
         extractedOn: m.extractedOn,

@@ -30,8 +30,12 @@ t.test('DB2: WAL, schema version, group commit', async (t) => {
   t.equal(raw.pragma('page_size', { simple: true }), 16384, 'a new file: 16 KiB pages');
   const results = await Promise.all(Array.from({ length: 50 }, (_, i) => db.archive(message(`m${i}`))));
   t.equal(new Set(results.map((r) => r.archiveId)).size, 50);
+  // Time first (base36 ms), then 96 random bits: unguessable, and each new record lands at the end of the index.
+  for (const r of results) t.match(r.archiveId, /^[0-9a-z]{9}[A-Za-z0-9_-]{16}$/);
   t.equal(db.stats.commits, 1, 'fifty writes of one tick: one commit');
   t.equal(db.stats.largestBatch, 50);
+  const later = await db.archive(message('later'));
+  t.ok(results.every((r) => r.archiveId.slice(0, 9) <= later.archiveId.slice(0, 9)), 'ids sort in arrival order');
   const again = await db.archive(message('m7'));
   t.same(again, { archiveId: results[7]!.archiveId, duplicate: true });
   // Another recipient of the same message is another record; left queued, close() must commit it.
@@ -40,7 +44,7 @@ t.test('DB2: WAL, schema version, group commit', async (t) => {
   t.equal((await otherRecipient).duplicate, false, 'another recipient: a record of its own');
   const reopened = new Db2(file);
   t.teardown(() => reopened.close());
-  t.equal(reopened.countMessages(), 51, 'everything committed, the last write included (close flushes the queue)');
+  t.equal(reopened.countMessages(), 52, 'everything committed, the last write included (close flushes the queue)');
   t.equal(reopened.integrityCheck(), 'ok');
 });
 
