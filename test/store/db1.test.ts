@@ -94,7 +94,8 @@ t.test('accept, then read back envelope, parts and recipients', async (t) => {
   t.same([...r.tokens.keys()], ['+15550002222', 'user@example.org', '+15559999999']);
   const tokens = [...r.tokens.values()];
   t.equal(new Set(tokens).size, 3, 'distinct tokens');
-  for (const token of tokens) t.match(token, /^[A-Za-z0-9_-]{22}$/, '128 bits, base64url');
+  // 22 characters: the time (base36 ms), then 78 random bits (base64url); in accept order, so the token index appends.
+  for (const token of tokens) t.match(token, /^[0-9a-z]{9}[A-Za-z0-9_-]{13}$/, 'time, then 78 random bits');
 
   const stored = db.getMessage(r.messageId);
   if (!stored) throw new Error('not stored');
@@ -164,6 +165,26 @@ t.test('message ids are unique and sort in accept order, even in one millisecond
   t.same([...ids].sort(), ids, 'sorted');
   t.ok(ids.every((id) => id.startsWith('x')));
   t.equal(messageSource({ interface: 'mm1', msisdn: '+15550001111', transactionId: 'a' }), 'mm1:+15550001111');
+});
+
+t.test('retrieval tokens sort by accept time (the index appends) and differ within one millisecond', async (t) => {
+  const clock = new TestClock();
+  const db = Db1.open(':memory:', { clock });
+  t.teardown(() => db.close());
+  const tokens: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    clock.ms += 7;
+    const r = await db.accept(small(i));
+    tokens.push(...r.tokens.values());
+  }
+  t.same(
+    tokens.map((x) => x.slice(0, 9)),
+    tokens.map((x) => x.slice(0, 9)).sort(),
+    'time prefixes in accept order',
+  );
+  const same = await Promise.all(Array.from({ length: 50 }, (_, i) => db.accept(small(100 + i))));
+  const sameMs = same.flatMap((r) => [...r.tokens.values()]);
+  t.equal(new Set(sameMs).size, sameMs.length, 'fifty in one millisecond: all different');
 });
 
 t.test('group commit: 100 concurrent accepts, few transactions, each resolved after its commit', async (t) => {
