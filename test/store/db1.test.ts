@@ -167,6 +167,23 @@ t.test('message ids are unique and sort in accept order, even in one millisecond
   t.equal(messageSource({ interface: 'mm1', msisdn: '+15550001111', transactionId: 'a' }), 'mm1:+15550001111');
 });
 
+t.test('read(): several reads in one transaction, a value back, nothing left open', async (t) => {
+  const db = Db1.open(':memory:', { clock: new TestClock() });
+  t.teardown(() => db.close());
+  const { messageId } = await db.accept(small(1));
+  const both = db.read(() => {
+    t.ok(db.sqlite.inTransaction, 'inside a read transaction');
+    return { message: db.getMessage(messageId), parts: db.getParts(messageId) };
+  });
+  t.equal(both.message?.messageId, messageId);
+  t.equal(both.parts.length, 1);
+  t.notOk(db.sqlite.inTransaction, 'closed after');
+  t.throws(() => db.read(() => { throw new Error('boom'); }), /boom/);
+  t.notOk(db.sqlite.inTransaction, 'closed after a throw too');
+  const inWrite = await db.write(() => db.read(() => db.getMessage(messageId)?.messageId));
+  t.equal(inWrite, messageId, 'inside a write it just runs');
+});
+
 t.test('retrieval tokens sort by accept time (the index appends) and differ within one millisecond', async (t) => {
   const clock = new TestClock();
   const db = Db1.open(':memory:', { clock });
