@@ -764,7 +764,7 @@ export class Db1 implements MessageStore {
   /**
    * A recipient's retrieval token (its Content-Location): the time (ms,
    * base36, 9 characters) then 78 random bits (13 base64url characters), 22
-   * characters in all as before, so the M-Notification.ind is no longer.
+   * characters in all as before, so the M-Notification.ind does not grow.
    * Fully random, every accept put its recipients into random leaves of the
    * token index: about 20 more 16 KiB WAL frames per group commit, and
    * accepts at the store 15 % dearer in CPU (71 against 60 µs each, 30,000
