@@ -9,7 +9,7 @@
  *                              [--connections C] [--concurrency F] [--server2 child|same]
  *
  * Defaults: N 2,000, R 500/s, S 4 s, K 2 rounds, C 32 MM7 connections, F the
- * outbox's own concurrency for 'archive-forward' (16; --concurrency
+ * outbox's own concurrency for 'archive-forward' (256; --concurrency
  * overrides it for this run, through MmscNode's jobKinds option, to see
  * how group-commit batch size moves the figures).
  *

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Db1 } from '../../src/store/db1.js';
-import { Checkpointer } from '../../src/store/checkpointer.js';
+import { durableWal } from '../../src/store/checkpointer.js';
 import { GroupCommit, walSync, type DeferredSync } from '../../src/store/group-commit.js';
 
 function tmpFile(t: Test, name = 'gc.sqlite'): string {
@@ -119,29 +119,24 @@ t.test('beforeBatch: the next batch waits for its promise, the event loop does n
   t.equal(await write, 1);
 });
 
-t.test('Checkpointer: a WAL past its size is checkpointed whole before the next batch, which restarts it', async (t) => {
+t.test('Checkpointer (durableWal): a WAL past its size is checkpointed whole before the next batch, which restarts it', async (t) => {
   const path = tmpFile(t);
   const db = new Database(path);
   t.teardown(() => db.close());
   db.pragma('journal_mode = WAL');
   db.exec('CREATE TABLE x (v BLOB NOT NULL)');
-  const wal = walSync(db)!;
-  const checkpointer = new Checkpointer(db, path, { restartOctets: 256 * 1024, intervalMs: 1000 });
+  // DB1's wiring (durableWal): the WAL's fsync per group, the thread woken after it, its gate before each batch.
+  const wal = durableWal(db, { restartOctets: 256 * 1024, intervalMs: 1000 })!;
   t.teardown(() => {
-    checkpointer.close();
-    wal.close();
+    wal.closeThread();
+    wal.closeFile();
   });
   t.equal(db.pragma('wal_autocheckpoint', { simple: true }), 0, 'the writer never checkpoints');
   let gates = 0;
   const gc = new GroupCommit(db, 100, 'Test', {
     ...wal,
-    sync: (done) =>
-      wal.sync((err) => {
-        done(err);
-        checkpointer.wake();
-      }),
     beforeBatch: () => {
-      const gate = checkpointer.beforeBatch();
+      const gate = wal.beforeBatch!();
       if (gate) gates++;
       return gate;
     },
