@@ -14,7 +14,8 @@ import type { AdditionalData, Geolocation } from '../store/db2.js';
 import { parseMimeType } from './convert.js';
 import type { StoredPart } from './model.js';
 
-export const ENRICHMENT_CONTENT_ID = 'archive-info@mmsgw';
+// Not the archive forward's JSON part (ARCHIVE_INFO_CID in src/archive/forward.ts), which it used to share.
+export const ENRICHMENT_CONTENT_ID = 'archive-notice@mmsgw';
 export const ENRICHMENT_LOCATION = 'archive-info.txt';
 const REGION = 'ArchiveInfo';
 

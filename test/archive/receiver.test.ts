@@ -2,6 +2,7 @@ import t from 'tap';
 import { buildMm7Soap } from '../../protocol/mm7/soap.js';
 import { encodeMm7Http } from '../../protocol/mm7/http.js';
 import { archiveForwardEnvelope, encodeArchiveForward, signBody } from '../../src/archive/forward.js';
+import { ENRICHMENT_CONTENT_ID } from '../../src/mmsc/enrich.js';
 import { api, basicHeader, forwardOf, HMAC, image, postMm7, RELEASES_UNDER_TEST, sendForward, startNode, subscribe, TEXT_PART } from './helpers.js';
 
 const SUBSCRIBER = '+15550001111';
@@ -114,6 +115,21 @@ t.test('every release: REL-5 carries the subscription in the archive-info part, 
   const bare = await sendForward(base, forwardOf({ release: 'REL-5-MM7-1-3', originalMessageId: 'm-bare' }));
   t.equal(bare.envelope?.message.status?.code, 1000);
   t.equal(node.db.getMessage(bare.headers.get('x-archive-id')!)?.subscriptionId, sub.id);
+});
+
+t.test('a message that already carries an archive notice keeps it apart from the forward\'s record part', async (t) => {
+  const { node, base } = await startNode(t);
+  const sub = await subscribe(base, SUBSCRIBER);
+  // A subscriber sends on a message they retrieved: it carries server 1's notice part.
+  const notice = { contentType: 'text/plain; charset=utf-8', contentId: ENRICHMENT_CONTENT_ID, data: Buffer.from('Kept in your archive.') };
+  const f = forwardOf({ subscriptionId: sub.id, originalMessageId: 'm-notice', parts: [TEXT_PART, notice], additional: { notice: 'archived' } });
+  const ids = (archiveForwardEnvelope(f).content.parts ?? []).map((p) => p.contentId);
+  t.equal(new Set(ids).size, ids.length, `Content-IDs unique: ${ids.join(', ')}`);
+  const r = await sendForward(base, f);
+  t.equal(r.envelope?.message.status?.code, 1000);
+  const m = node.db.getMessage(r.headers.get('x-archive-id')!);
+  t.same(m?.parts.map((p) => p.contentId), [TEXT_PART.contentId, ENRICHMENT_CONTENT_ID], 'both message parts archived, the notice included');
+  t.equal(m?.additional.notice, 'archived', 'and the record part read as such');
 });
 
 t.test('subscription, recipient and service checks', async (t) => {

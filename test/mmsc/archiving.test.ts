@@ -8,6 +8,7 @@ import { decodeMms } from '../../protocol/mms/codec.js';
 import { ArchiveNode } from '../../src/archive/node.js';
 import { loadArchiveConfig } from '../../src/config/archive.js';
 import { loadMmscConfig } from '../../src/config/mmsc.js';
+import { ENRICHMENT_CONTENT_ID } from '../../src/mmsc/enrich.js';
 import { MmscNode } from '../../src/mmsc/node.js';
 import type { Notifier, PushRequest } from '../../src/push/notifier.js';
 import { decodeMmsPush } from '../../protocol/mms/push.js';
@@ -162,7 +163,7 @@ t.test('synchronized: the subscriber copy is archived, then both copies expire; 
 
   await until('pushed', () => pushes.taken.length === 2);
   const enriched = await retrievedParts(pushes, id, SUBSCRIBER);
-  const info = enriched.find((p) => p.contentId === 'archive-info@mmsgw');
+  const info = enriched.find((p) => p.contentId === ENRICHMENT_CONTENT_ID);
   t.match(info?.text, /kept in your archive \(reference \S+\)/, "the subscriber's M-Retrieve.conf says where the copy is");
   t.equal(enriched.length, 3, 'the two parts and the notice');
   const album = /Your archive: (\S+)/.exec(info?.text ?? '')?.[1];
