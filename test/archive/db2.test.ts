@@ -27,7 +27,7 @@ t.test('DB2: WAL, schema version, group commit', async (t) => {
   t.teardown(() => raw.close());
   t.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
   t.equal(raw.pragma('user_version', { simple: true }), 1);
-  t.equal(raw.pragma('page_size', { simple: true }), 16384, 'a new file: 16 KiB pages');
+  t.equal(raw.pragma('page_size', { simple: true }), 8192, 'a new file: 8 KiB pages');
   const results = await Promise.all(Array.from({ length: 50 }, (_, i) => db.archive(message(`m${i}`))));
   t.equal(new Set(results.map((r) => r.archiveId)).size, 50);
   // Time first (base36 ms), then 96 random bits: unguessable, and each new record lands at the end of the index.
