@@ -41,7 +41,7 @@ import { Base64Decoder } from './base64.js';
 import { BodySource, type HttpBody } from './body-source.js';
 import type { MimeEntity } from './mime-types.js';
 import { decodeTransfer, entityFromHeaders, parseContentType, splitMultipart, stripAngles } from './multipart.js';
-import { BOUNDARY, writeRelated } from './mime-write.js';
+import { BOUNDARY, writeRelatedPieces } from './mime-write.js';
 
 export type { HttpBody } from './body-source.js';
 
@@ -623,8 +623,18 @@ export async function buildMm7Http(
   content?: MimeEntity,
   opts: { boundary?: string; soapContentId?: string; binary?: boolean } = {},
 ): Promise<{ contentType: string; body: Buffer }> {
+  const { contentType, pieces, length } = await buildMm7HttpPieces(soap, content, opts);
+  return { contentType, body: pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, length) };
+}
+
+/** buildMm7Http's body as pieces to write in order (writeRelatedPieces): the parts' buffers are not copied. */
+export async function buildMm7HttpPieces(
+  soap: string,
+  content?: MimeEntity,
+  opts: { boundary?: string; soapContentId?: string; binary?: boolean } = {},
+): Promise<{ contentType: string; pieces: Buffer[]; length: number }> {
   const envelope = Buffer.from(soap, 'utf8');
-  if (!content) return { contentType: 'text/xml; charset="utf-8"', body: envelope };
+  if (!content) return { contentType: 'text/xml; charset="utf-8"', pieces: [envelope], length: envelope.length };
 
   const soapId = stripAngles(opts.soapContentId ?? DEFAULT_SOAP_ID);
   if (!soapId || /[\s<>"]/.test(soapId)) throw new ProtocolError('BAD_VALUE', 'Content-ID', `"${soapId}" cannot name the SOAP part`);
@@ -634,6 +644,6 @@ export async function buildMm7Http(
   if (opts.boundary !== undefined && !BOUNDARY.test(opts.boundary)) {
     throw new ProtocolError('BAD_VALUE', 'boundary', `"${opts.boundary}" is not 1-70 RFC 2046 characters`);
   }
-  const { boundary, body } = writeRelated({ contentType: 'text/xml; charset="utf-8"', contentId: soapId, body: envelope }, content, opts.boundary, opts.binary);
-  return { contentType: `multipart/related; boundary="${boundary}"; type="text/xml"; start="<${soapId}>"`, body };
+  const { boundary, pieces, length } = writeRelatedPieces({ contentType: 'text/xml; charset="utf-8"', contentId: soapId, body: envelope }, content, opts.boundary, opts.binary);
+  return { contentType: `multipart/related; boundary="${boundary}"; type="text/xml"; start="<${soapId}>"`, pieces, length };
 }

@@ -1,5 +1,5 @@
 import { ProtocolError } from '../errors.js';
-import { buildMm7Http, findContent, parseMm7Http, type BindingLimits, type BodyOptions, type HttpBody } from './binding.js';
+import { buildMm7HttpPieces, findContent, parseMm7Http, type BindingLimits, type BodyOptions, type HttpBody } from './binding.js';
 import { contentIdOfHref } from './exchange.js';
 import type { MimeEntity } from './mime-types.js';
 import type { Mm7Envelope } from './model.js';
@@ -53,9 +53,15 @@ export async function decodeMm7Http(contentType: string, body: HttpBody, limits:
  * `binary`: bodies that are not 7bit go unencoded (buildMm7Http).
  */
 export async function encodeMm7Http(envelope: Mm7Envelope, content?: MimeEntity, opts: { binary?: boolean } = {}): Promise<{ contentType: string; body: Buffer }> {
+  const { contentType, pieces, length } = await encodeMm7HttpPieces(envelope, content, opts);
+  return { contentType, body: pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, length) };
+}
+
+/** encodeMm7Http's body as the pieces to write in order, the content's buffers among them uncopied. */
+export async function encodeMm7HttpPieces(envelope: Mm7Envelope, content?: MimeEntity, opts: { binary?: boolean } = {}): Promise<{ contentType: string; pieces: Buffer[]; length: number }> {
   const soap = buildMm7Soap(envelope);
-  if (!content) return buildMm7Http(soap);
+  if (!content) return buildMm7HttpPieces(soap);
   const href = envelope.message.content?.href;
   if (href === undefined) throw new ProtocolError('MISSING_HEADER', 'Content', 'content given but the message has no <Content href>');
-  return buildMm7Http(soap, { ...content, contentId: contentIdOfHref(href) }, opts.binary ? { binary: true } : {});
+  return buildMm7HttpPieces(soap, { ...content, contentId: contentIdOfHref(href) }, opts.binary ? { binary: true } : {});
 }

@@ -4,7 +4,7 @@
  * an archive forward with MimeNode (streams, a header object per node,
  * random boundaries drawn from the kernel per multipart) was measured at
  * about a tenth of server 1's CPU per forward; this writes the same kind of
- * body into one buffer.
+ * body into one buffer, or as pieces that keep the parts' own buffers.
  *
  * What it writes, for every entity:
  * - Content-Type: the media type, then each parameter as a token when it
@@ -259,14 +259,30 @@ class Writer {
   /** Multiparts and the [start, end) of their bodies in the output, to check their boundaries. */
   readonly spans: Array<{ multipart: Multipart; start: number; end: number; parts: number }> = [];
   length = 0;
+  /** Text not yet in `pieces`: the headers and delimiters between two bodies become one piece. */
+  #text = '';
 
   text(s: string): void {
-    this.put(Buffer.from(s, 'utf8'));
+    this.#text += s;
+    this.length += Buffer.byteLength(s, 'utf8');
   }
 
   put(b: Buffer): void {
+    this.#flush();
     this.pieces.push(b);
     this.length += b.length;
+  }
+
+  /** The pieces, all text written. */
+  finish(): Buffer[] {
+    this.#flush();
+    return this.pieces;
+  }
+
+  #flush(): void {
+    if (this.#text === '') return;
+    this.pieces.push(Buffer.from(this.#text, 'utf8'));
+    this.#text = '';
   }
 }
 
@@ -363,12 +379,83 @@ export function countDelimiters(body: Buffer, boundary: string): number {
 }
 
 /**
+ * countDelimiters over [start, end) of the concatenation of `pieces`
+ * (`offsets[i]`: where piece i starts), without concatenating them: the
+ * needle is looked for inside each piece and across each seam, and every
+ * hit is then judged as countDelimiters judges it.
+ */
+export function countDelimitersAcross(pieces: readonly Buffer[], offsets: readonly number[], start: number, end: number, boundary: string): number {
+  const first = pieceAt(offsets, start);
+  const last = pieceAt(offsets, end - 1);
+  if (first === last) {
+    const at = offsets[first]!;
+    return countDelimiters(pieces[first]!.subarray(start - at, end - at), boundary);
+  }
+  const needle = Buffer.from(`--${boundary}`, 'latin1');
+  const byteAt = (pos: number): number | undefined => {
+    if (pos >= end) return undefined;
+    const i = pieceAt(offsets, pos);
+    return pieces[i]![pos - offsets[i]!];
+  };
+  const hits = new Set<number>();
+  for (let i = first; i <= last; i++) {
+    const at = offsets[i]!;
+    const view = pieces[i]!.subarray(Math.max(0, start - at), Math.min(pieces[i]!.length, end - at));
+    const base = Math.max(at, start);
+    for (let h = view.indexOf(needle); h >= 0; h = view.indexOf(needle, h + 1)) hits.add(base + h);
+    // A needle across the seam after this piece: gather the octets around it.
+    const seam = at + pieces[i]!.length;
+    if (i === last || seam >= end) continue;
+    const from = Math.max(start, seam - needle.length + 1);
+    const to = Math.min(end, seam + needle.length - 1);
+    const around = Buffer.alloc(to - from);
+    for (let k = 0; k < around.length; k++) around[k] = byteAt(from + k)!;
+    for (let h = around.indexOf(needle); h >= 0; h = around.indexOf(needle, h + 1)) {
+      if (from + h < seam && from + h + needle.length > seam) hits.add(from + h);
+    }
+  }
+  let n = 0;
+  for (const hit of hits) {
+    if (hit > start && byteAt(hit - 1) !== 0x0a) continue;
+    let i = hit + needle.length;
+    if (byteAt(i) === 0x2d && byteAt(i + 1) === 0x2d) i += 2;
+    while (byteAt(i) === 0x20 || byteAt(i) === 0x09) i++;
+    const next = byteAt(i);
+    if (next === undefined || next === 0x0d || next === 0x0a) n++;
+  }
+  return n;
+}
+
+/** The index of the piece that holds octet `pos` (offsets ascending, the first 0). */
+function pieceAt(offsets: readonly number[], pos: number): number {
+  let lo = 0;
+  let hi = offsets.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (offsets[mid]! <= pos) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/**
  * A multipart/related body: `root` first, as given, then `content` with
  * its headers (nested multiparts included). `boundary`: the outer one,
  * when the caller names it; `binary`: bodies that are not 7bit go as they
  * are. Returns the body and the outer boundary.
  */
 export function writeRelated(root: VerbatimPart, content: MimeEntity, boundary?: string, binary = false): { boundary: string; body: Buffer } {
+  const out = writeRelatedPieces(root, content, boundary, binary);
+  return { boundary: out.boundary, body: Buffer.concat(out.pieces, out.length) };
+}
+
+/**
+ * writeRelated's body as the pieces it is written in, for a caller that
+ * sends them as they are (a socket's writev): the bodies of the parts stay
+ * the caller's buffers, not copied into one more (for a forward of a
+ * message read from the store, a copy of all its content per request).
+ */
+export function writeRelatedPieces(root: VerbatimPart, content: MimeEntity, boundary?: string, binary = false): { boundary: string; pieces: Buffer[]; length: number } {
   const used = new Set<string>();
   if (boundary !== undefined) used.add(boundary);
   // Boundaries stay fixed across attempts; only drawn ones that collided are drawn again.
@@ -383,17 +470,23 @@ export function writeRelated(root: VerbatimPart, content: MimeEntity, boundary?:
       w.put(part.body);
     });
     w.text(CRLF);
-    const body = Buffer.concat(w.pieces, w.length);
+    const pieces = w.finish();
+    const offsets: number[] = [];
+    let at = 0;
+    for (const p of pieces) {
+      offsets.push(at);
+      at += p.length;
+    }
     let redraw = false;
     for (const span of w.spans) {
-      if (countDelimiters(body.subarray(span.start, span.end), span.multipart.boundary) === span.parts + 1) continue;
+      if (countDelimitersAcross(pieces, offsets, span.start, span.end, span.multipart.boundary) === span.parts + 1) continue;
       if (span.multipart.named !== undefined) {
         throw new ProtocolError('INCONSISTENT', 'boundary', `"${span.multipart.boundary}" occurs inside a part; choose another or leave it to the builder`);
       }
       span.multipart.boundary = randomBoundary();
       redraw = true;
     }
-    if (!redraw) return { boundary: outer.boundary, body };
+    if (!redraw) return { boundary: outer.boundary, pieces, length: w.length };
     if (attempt >= 8) throw new ProtocolError('INCONSISTENT', 'boundary', 'no drawn boundary stays out of the parts');
   }
 }

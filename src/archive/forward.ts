@@ -46,7 +46,7 @@
  *   shared secret>`.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { encodeMm7Http } from '../../protocol/mm7/http.js';
+import { encodeMm7HttpPieces } from '../../protocol/mm7/http.js';
 import type { MimeEntity } from '../../protocol/mm7/mime-types.js';
 import type { Mm7Address, Mm7Envelope } from '../../protocol/mm7/model.js';
 import { isRel6, DEFAULT_MM7_VERSION, type Release } from '../../protocol/mm7/releases.js';
@@ -182,17 +182,32 @@ export type ForwardAuth = { kind: 'basic'; user: string; password: string } | { 
 
 /** The HTTP request of a forward: body, Content-Type and the authentication header. */
 export async function encodeArchiveForward(f: ArchiveForward, auth?: ForwardAuth): Promise<{ contentType: string; body: Buffer; headers: Record<string, string> }> {
-  const { envelope, content } = archiveForwardEnvelope(f);
-  const { contentType, body } = await encodeMm7Http(envelope, content, { binary: f.binary === true });
-  const headers: Record<string, string> = { 'Content-Type': contentType };
-  if (auth?.kind === 'basic') headers.Authorization = `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`;
-  if (auth?.kind === 'hmac') headers['X-Archive-Signature'] = signBody(auth.secret, body);
-  return { contentType, body, headers };
+  const { contentType, pieces, length, headers } = await encodeArchiveForwardPieces(f, auth);
+  return { contentType, body: Buffer.concat(pieces, length), headers };
 }
 
-/** `sha256=<hex>` of the body. */
-export function signBody(secret: string, body: Buffer): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+/**
+ * encodeArchiveForward with the body as pieces to write in order: the
+ * parts' data (read from DB1) go out as they are, not copied into one
+ * buffer per forward.
+ */
+export async function encodeArchiveForwardPieces(
+  f: ArchiveForward,
+  auth?: ForwardAuth,
+): Promise<{ contentType: string; pieces: Buffer[]; length: number; headers: Record<string, string> }> {
+  const { envelope, content } = archiveForwardEnvelope(f);
+  const { contentType, pieces, length } = await encodeMm7HttpPieces(envelope, content, { binary: f.binary === true });
+  const headers: Record<string, string> = { 'Content-Type': contentType };
+  if (auth?.kind === 'basic') headers.Authorization = `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`;
+  if (auth?.kind === 'hmac') headers['X-Archive-Signature'] = signBody(auth.secret, pieces);
+  return { contentType, pieces, length, headers };
+}
+
+/** `sha256=<hex>` of the body, whole or in pieces. */
+export function signBody(secret: string, body: Buffer | readonly Buffer[]): string {
+  const hmac = createHmac('sha256', secret);
+  for (const piece of Buffer.isBuffer(body) ? [body] : body) hmac.update(piece);
+  return `sha256=${hmac.digest('hex')}`;
 }
 
 /** Constant-time check of a signature header against the body. */

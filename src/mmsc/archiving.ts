@@ -23,7 +23,7 @@ import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type In
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { decodeMm7Http } from '../../protocol/mm7/http.js';
 import type { Release } from '../../protocol/mm7/releases.js';
-import { encodeArchiveForward, type ForwardAuth } from '../archive/forward.js';
+import { encodeArchiveForwardPieces, type ForwardAuth } from '../archive/forward.js';
 import type { Outbox } from '../outbox/outbox.js';
 import type { JobOutcome, NewJob, OutboxJob } from '../outbox/types.js';
 import type { KindOptions } from '../outbox/worker.js';
@@ -126,6 +126,12 @@ interface ForwardAnswer {
 const FORWARD_CONCURRENCY = 256;
 /** Content octets of the forwards in flight at once: 256 large messages must not all be in memory together. */
 const FORWARD_BUDGET_OCTETS = 64 << 20;
+
+/** A forward's body: the pieces written in order, `length` octets in all. */
+interface OutgoingBody {
+  pieces: readonly Buffer[];
+  length: number;
+}
 
 /** Server 2's HTTP answer to a forward, read whole. */
 interface PostAnswer {
@@ -305,7 +311,7 @@ export class Archiving {
    * socket (harmless even if it had arrived: server 2 stores a (LinkedID,
    * recipient) once).
    */
-  async #post(headers: Record<string, string>, body: Buffer): Promise<PostAnswer> {
+  async #post(headers: Record<string, string>, body: OutgoingBody): Promise<PostAnswer> {
     try {
       return await this.#postOnce(headers, body);
     } catch (e) {
@@ -314,7 +320,7 @@ export class Archiving {
     }
   }
 
-  #postOnce(headers: Record<string, string>, body: Buffer): Promise<PostAnswer> {
+  #postOnce(headers: Record<string, string>, body: OutgoingBody): Promise<PostAnswer> {
     const url = this.#forwardUrl;
     const timeoutMs = this.#o.config.timeoutMs;
     const options: RequestOptions = {
@@ -342,7 +348,9 @@ export class Archiving {
       }
       const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
       req.on('error', fail);
-      req.end(body);
+      // Written before the socket is assigned: node:http sends them together (one writev).
+      for (const piece of body.pieces) req.write(piece);
+      req.end();
     });
   }
 
@@ -399,7 +407,7 @@ export class Archiving {
       extracted = { dropped: result.dropped, trimmed: result.trimmed };
     }
     const additional = await this.#additional(message.messageId, e.from, original);
-    const request = await encodeArchiveForward(
+    const request = await encodeArchiveForwardPieces(
       {
         release: config.release,
         transactionId: `archive-${job.id}-${job.attempts + 1}`,
@@ -421,7 +429,7 @@ export class Archiving {
     );
     let res: PostAnswer;
     try {
-      res = await this.#post(request.headers, request.body);
+      res = await this.#post(request.headers, request);
     } catch (e) {
       return { status: 'retry', error: `archive node unreachable: ${(e as Error).message}` };
     }

@@ -3,6 +3,8 @@ import { buildMm7Http, parseMm7Http } from '../../../protocol/mm7/binding.js';
 import type { MimeEntity } from '../../../protocol/mm7/mime-types.js';
 import {
   base64Lines,
+  countDelimiters,
+  countDelimitersAcross,
   encodedWords,
   foldHeader,
   headerName,
@@ -11,6 +13,7 @@ import {
   textEncoding,
   typeParam,
   writeRelated,
+  writeRelatedPieces,
 } from '../../../protocol/mm7/mime-write.js';
 import { ProtocolError } from '../../../protocol/errors.js';
 
@@ -210,4 +213,69 @@ t.test('binary: bodies that are not 7bit go as they are, and parse back to the s
   t.throws(() => writeRelated(root, clash, 'taken', true), ProtocolError, 'named boundary inside a binary body: INCONSISTENT');
   const drawn = writeRelated(root, clash, undefined, true);
   t.same((await parseMm7Http(`multipart/related; boundary="${drawn.boundary}"`, drawn.body)).content?.body, clash.body);
+});
+
+t.test('pieces: the same octets as one buffer, the parts\' own buffers among them, a clash found across pieces', async (t) => {
+  const image = Buffer.from([0xff, 0xd8, 0x0d, 0x0a, 0x00, 0x2d, 0x2d, 0xff, 0xd9]);
+  const content = innerMultipart([
+    { mediaType: 'text/plain', params: {}, contentId: 't', headers: [], body: Buffer.from('Hi\r\n') },
+    { mediaType: 'image/jpeg', params: {}, contentId: 'img', headers: [], body: image },
+  ]);
+  const root = { contentType: 'text/xml; charset="utf-8"', contentId: 'soap', body: Buffer.from('<e/>') };
+  const whole = writeRelated(root, content, 'outer', true);
+  const split = writeRelatedPieces(root, content, 'outer', true);
+  t.same(Buffer.concat(split.pieces), whole.body, 'concatenated, the pieces are the one-buffer body');
+  t.equal(split.length, whole.body.length);
+  t.ok(split.pieces.includes(image), 'the binary body is the caller\'s buffer, not a copy');
+  // Bodies are pieces of their own and the text between two of them is one: text, root, text, 'Hi', text, JPEG, text.
+  t.equal(split.pieces.length, 7);
+  // A body that starts with the named delimiter line: the line start is the CRLF of the piece before.
+  const clash: MimeEntity = { mediaType: 'image/jpeg', params: {}, headers: [], body: Buffer.from('--taken\r\n\xd9', 'latin1') };
+  t.throws(() => writeRelatedPieces(root, clash, 'taken', true), ProtocolError, 'a delimiter at a body\'s first octet is found');
+  t.throws(() => writeRelatedPieces(root, { ...clash, body: Buffer.from('--taken', 'latin1') }, 'taken', true), ProtocolError, 'and one that is the whole body');
+});
+
+t.test('countDelimitersAcross counts what countDelimiters counts in the concatenation, however it is cut', (t) => {
+  // A deterministic generator: the same cases on every run.
+  let seed = 7;
+  const next = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const atoms = ['\r\n--b\r\n', '\n--b-- \t\n', '--b', '--b--', '\r\n', '\n', ' ', '\t', 'x', '-', 'b', '--bb', '\r'];
+  let mismatches = 0;
+  let withDelimiters = 0;
+  let cutThrough = 0;
+  for (let round = 0; round < 2000; round++) {
+    const body = Buffer.from(Array.from({ length: 1 + next(24) }, () => atoms[next(atoms.length)]).join(''), 'latin1');
+    const cuts = [...new Set(Array.from({ length: next(6) }, () => next(body.length + 1)))].sort((a, b) => a - b);
+    const pieces: Buffer[] = [];
+    let from = 0;
+    for (const cut of [...cuts, body.length]) {
+      pieces.push(body.subarray(from, cut));
+      from = cut;
+    }
+    const offsets: number[] = [];
+    let at = 0;
+    for (const p of pieces) {
+      offsets.push(at);
+      at += p.length;
+    }
+    const start = next(body.length);
+    const end = start + 1 + next(body.length - start);
+    const expected = countDelimiters(body.subarray(start, end), 'b');
+    if (expected > 0) withDelimiters++;
+    // Cases where counting each piece on its own would miss (or invent) one: cuts through a delimiter line.
+    const piecewise = pieces.reduce((n, p, i) => {
+      const lo = Math.max(start, offsets[i]!);
+      const hi = Math.min(end, offsets[i]! + p.length);
+      return hi > lo ? n + countDelimiters(p.subarray(lo - offsets[i]!, hi - offsets[i]!), 'b') : n;
+    }, 0);
+    if (piecewise !== expected) cutThrough++;
+    if (countDelimitersAcross(pieces, offsets, start, end, 'b') !== expected) mismatches++;
+  }
+  t.equal(mismatches, 0, '2000 random bodies, cuts and spans');
+  t.ok(withDelimiters > 200, `${withDelimiters} of them with delimiters to find`);
+  t.ok(cutThrough > 50, `${cutThrough} cut through a delimiter line or its line start`);
+  t.end();
 });
