@@ -607,7 +607,7 @@ async function main(): Promise<void> {
     if (!gateway.ok(r.status, r.body)) throw new Error(`${k.name} is not accepted: ${failure(r)} ${r.body.toString('utf8').slice(0, 400)}`);
   }
 
-  console.log(`node ${process.version}, ${opts.connections} keep-alive connections (node:http Agent), ${opts.seconds} s per server and message, in ${sliceMs} ms slices alternating between the two servers`);
+  console.log(`node ${process.version} ${process.execArgv.join(' ')} (the gateway's child inherits them), ${opts.connections} keep-alive connections (plain sockets, as wrk's), ${opts.seconds} s per server and message, in ${sliceMs} ms slices alternating between the two servers`);
   if (opts.external) {
     console.log(`gateway: ${gatewayUrl.href} (external process${opts.pid ? `, pid ${opts.pid}` : ''}); bare server and client in this process`);
   } else {

@@ -585,7 +585,8 @@ async function main(): Promise<void> {
     samples.set(v.address, id);
   }
 
-  console.log(`node ${process.version}, ${availableParallelism()} cores; load average before: ${loadBefore}`);
+  // The flags (npm run bench:archive passes bin/mmsc's --max-semi-space-size) reach server 2's child too: fork() inherits them.
+  console.log(`node ${process.version} ${process.execArgv.join(' ')}, ${availableParallelism()} cores; load average before: ${loadBefore}`);
   console.log(
     `server 1: in-process MmscNode (DB1 WAL, each group commit fsynced before its answers, no-op notifier), archive mode synchronized, 'archive-forward' concurrency ${concurrency}; ` +
       `server 2: ArchiveNode ${opts.server2 === 'child' ? 'in a child process' : 'in this process'} (DB2 WAL, each group commit fsynced before its DeliverRsps)`,
