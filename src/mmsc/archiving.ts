@@ -27,13 +27,13 @@ import { encodeArchiveForwardPieces, type ForwardAuth } from '../archive/forward
 import type { Outbox } from '../outbox/outbox.js';
 import type { JobOutcome, NewJob, OutboxJob } from '../outbox/types.js';
 import type { KindOptions } from '../outbox/worker.js';
-import type { Db1 } from '../store/db1.js';
+import type { Db1, StoredMessageHead } from '../store/db1.js';
 import type { AdditionalData, DroppedPart, TrimmedPart } from '../store/db2.js';
 import type { StoredIds } from '../store/types.js';
 import { extract, keepsEverything, type ExtractionRules } from '../archive/extract.js';
 import type { Enricher } from './enrich.js';
 import type { JobPlanner } from './mmsc.js';
-import type { Clock, NewMessage, StoredMessage, StoredPart } from './model.js';
+import type { Clock, NewMessage, StoredPart } from './model.js';
 import { Semaphore } from '../util/semaphore.js';
 
 export interface ArchivingConfig {
@@ -387,16 +387,16 @@ export class Archiving {
     const { messageId, address } = job;
     if (messageId === null || address === null) return { status: 'failed', error: 'forward job without message or address' };
     const db = this.#o.db;
-    const message = db.read(() => db.getMessage(messageId));
+    // The message's own columns: a forward needs neither its recipients nor its decoded envelope.
+    const message = db.read(() => db.getMessageHead(messageId));
     // The hold keeps the content; a message cancelled by its sender has none to archive.
     if (!message || message.destroyed) return { status: 'failed', error: `message ${messageId} is gone (${message ? 'destroyed' : 'unknown'})` };
     return this.#budget.run(() => this.#forwardContent(job, address, message), message.size);
   }
 
-  async #forwardContent(job: OutboxJob, address: string, message: StoredMessage): Promise<JobOutcome> {
+  async #forwardContent(job: OutboxJob, address: string, message: StoredMessageHead): Promise<JobOutcome> {
     const { db, config } = this.#o;
     const payload = job.payload as ForwardPayload;
-    const e = message.envelope;
     const original = db.getParts(message.messageId);
     let parts = original;
     let extracted: { dropped: DroppedPart[]; trimmed: TrimmedPart[] } | undefined;
@@ -406,7 +406,7 @@ export class Archiving {
       parts = result.kept;
       extracted = { dropped: result.dropped, trimmed: result.trimmed };
     }
-    const additional = await this.#additional(message.messageId, e.from, original);
+    const additional = await this.#additional(message.messageId, message.from, original);
     const request = await encodeArchiveForwardPieces(
       {
         release: config.release,
@@ -415,10 +415,10 @@ export class Archiving {
         subscriptionId: payload.subscriptionId,
         service: config.service,
         originalMessageId: message.messageId,
-        sender: e.from,
-        date: e.date,
-        ...(e.subject !== undefined ? { subject: e.subject } : {}),
-        contentType: e.contentType,
+        sender: message.from,
+        date: message.date,
+        ...(message.subject !== undefined ? { subject: message.subject } : {}),
+        contentType: message.contentType,
         parts,
         ...(extracted ? { extracted } : {}),
         ...(additional && Object.keys(additional).length > 0 ? { additional } : {}),

@@ -46,6 +46,18 @@ export type Db1Stats = GroupCommitStats;
 
 export type CancelResult = 'cancelled' | 'not-found' | 'too-late';
 
+/** A message's own columns: what its envelope says of sender, subject, date and type, and its size. */
+export interface StoredMessageHead {
+  messageId: string;
+  from: string;
+  subject?: string;
+  date: Date;
+  contentType: string;
+  /** Total octets of the parts' data, as stored. */
+  size: number;
+  destroyed: boolean;
+}
+
 /** The idempotency and cancel source of a message: `mm7:<VASPID>` or `mm1:<MSISDN>` (IdempotencyKey.source). */
 export function messageSource(origin: Origin): string {
   switch (origin.interface) {
@@ -92,6 +104,14 @@ interface MessageRow {
   size: number;
   destroyed: number;
   envelope: string;
+}
+interface HeadRow {
+  sender: string;
+  subject: string | null;
+  date: number;
+  content_type: string;
+  size: number;
+  destroyed: number;
 }
 interface RecipientRow {
   address: string;
@@ -261,6 +281,7 @@ function prepareStatements(db: Database.Database) {
       'INSERT INTO idempotency (source, transaction_id, message_id, created_at) VALUES (?, ?, ?, ?)',
     ),
     message: db.prepare<[string], MessageRow>('SELECT message_id, size, destroyed, envelope FROM messages WHERE message_id = ?'),
+    head: db.prepare<[string], HeadRow>('SELECT sender, subject, date, content_type, size, destroyed FROM messages WHERE message_id = ?'),
     recipients: db.prepare<[string], RecipientRow>(
       'SELECT address, kind, state, token, reason, updated_at FROM recipients WHERE message_id = ? ORDER BY rowid',
     ),
@@ -616,6 +637,19 @@ export class Db1 implements MessageStore {
       size: row.size,
       destroyed: row.destroyed !== 0,
     };
+  }
+
+  /**
+   * What a forward of the message names (sender, subject, date, type) and
+   * its size, from the message's own columns: no recipients read and no
+   * envelope decoded, for a caller that needs neither (archive forwards).
+   */
+  getMessageHead(messageId: string): StoredMessageHead | undefined {
+    const row = this.#s.head.get(messageId);
+    if (!row) return undefined;
+    const head: StoredMessageHead = { messageId, from: row.sender, date: new Date(row.date), contentType: row.content_type, size: row.size, destroyed: row.destroyed !== 0 };
+    if (row.subject !== null) head.subject = row.subject;
+    return head;
   }
 
   /** The content in order; [] for a destroyed (expired, cancelled) or unknown message. */

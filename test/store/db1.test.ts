@@ -360,6 +360,8 @@ t.test('cancel: only by its own source, too late once retrieved', async (t) => {
   clock.ms += 5000;
   t.equal(await db.cancel(m.messageId, 'mm7:demo'), 'cancelled');
   t.same(db.getParts(m.messageId), []);
+  t.equal(db.getMessageHead(m.messageId)?.destroyed, true, 'the head says so');
+  t.equal(db.getMessageHead('no-such-id'), undefined);
   const after = db.getMessage(m.messageId)!;
   t.equal(after.destroyed, true);
   t.same(
@@ -706,10 +708,24 @@ t.test('a part longer than a piece is stored in pieces and read back whole', asy
   t.equal(await db.replace(m.messageId, 'mm7:demo', { parts: [{ contentType: 'image/png', data: replaced }], contentType: 'image/png' }), 'replaced');
   t.ok(db.getParts(m.messageId)[0]!.data.equals(replaced));
   t.same(raw.prepare('SELECT seq, piece FROM part_pieces WHERE message_id = ?').all(m.messageId), [{ seq: 0, piece: 1 }]);
+  // The head (what a forward names) follows the replacement, and agrees with the envelope.
+  const head = db.getMessageHead(m.messageId);
+  const full = db.getMessage(m.messageId)!;
+  t.same(head, {
+    messageId: m.messageId,
+    from: full.envelope.from,
+    ...(full.envelope.subject !== undefined ? { subject: full.envelope.subject } : {}),
+    date: full.envelope.date,
+    contentType: 'image/png',
+    size: replaced.length,
+    destroyed: false,
+  });
 
   // Cancel (as expiry) deletes the content, pieces included; purge forgets the rest.
   t.equal(await db.cancel(m.messageId, 'mm7:demo'), 'cancelled');
   t.same(db.getParts(m.messageId), []);
+  t.equal(db.getMessageHead(m.messageId)?.destroyed, true, 'the head says so');
+  t.equal(db.getMessageHead('no-such-id'), undefined);
   t.same(raw.prepare('SELECT count(*) AS n FROM part_pieces').get(), { n: 0 });
   const again = await db.accept(message({ parts: [{ contentType: 'image/jpeg', data: big }] }));
   clock.ms += 1000;
