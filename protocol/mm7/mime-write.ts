@@ -306,7 +306,7 @@ function checkEntity(e: MimeEntity): boolean {
   return isMultipart;
 }
 
-function writeEntity(w: Writer, e: MimeEntity, used: Set<string>, boundaries: Map<MimeEntity, Multipart>, binary: boolean): void {
+function writeEntity(w: Writer, e: MimeEntity, used: Set<string>, binary: boolean): void {
   const isMultipart = checkEntity(e);
   const type = e.mediaType.toLowerCase();
   const params: string[] = [];
@@ -318,12 +318,8 @@ function writeEntity(w: Writer, e: MimeEntity, used: Set<string>, boundaries: Ma
   }
   let multipart: Multipart | undefined;
   if (isMultipart) {
-    multipart = boundaries.get(e);
-    if (!multipart) {
-      const named = chooseBoundary(e, used);
-      multipart = { named, boundary: named ?? randomBoundary() };
-      boundaries.set(e, multipart);
-    }
+    const named = chooseBoundary(e, used);
+    multipart = { named, boundary: named ?? randomBoundary() };
     params.unshift(`boundary="${multipart.boundary}"`);
   }
   const head: string[] = [contentTypeHeader(type, params)];
@@ -346,7 +342,7 @@ function writeEntity(w: Writer, e: MimeEntity, used: Set<string>, boundaries: Ma
   }
   w.text(head.join(CRLF) + CRLF + CRLF);
   if (multipart) {
-    writeParts(w, multipart, e.parts!, (child) => writeEntity(w, child, used, boundaries, binary));
+    writeParts(w, multipart, e.parts!, (child) => writeEntity(w, child, used, binary));
     return;
   }
   if (encoding === 'base64') w.put(base64Lines(body));
@@ -460,12 +456,11 @@ export function writeRelated(root: VerbatimPart, content: MimeEntity, boundary?:
 export function writeRelatedPieces(root: VerbatimPart, content: MimeEntity, boundary?: string, binary = false): { boundary: string; pieces: Buffer[]; length: number } {
   const used = new Set<string>();
   if (boundary !== undefined) used.add(boundary);
-  const boundaries = new Map<MimeEntity, Multipart>();
   const outer: Multipart = { named: boundary, boundary: boundary ?? randomBoundary() };
   const w = new Writer();
   const parts: Array<VerbatimPart | MimeEntity> = [root, content];
   writeParts(w, outer, parts, (part) => {
-    if ('headers' in part) return writeEntity(w, part, used, boundaries, binary);
+    if ('headers' in part) return writeEntity(w, part, used, binary);
     w.text(`Content-Type: ${part.contentType}${CRLF}Content-ID: <${part.contentId}>${CRLF}${CRLF}`);
     w.put(part.body);
   });
