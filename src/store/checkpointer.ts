@@ -205,7 +205,18 @@ export interface DurableWal extends DeferredSync {
   closeFile(): void;
 }
 
-export function durableWal(db: Database.Database, opts: CheckpointerOptions = {}): DurableWal | undefined {
+export interface DurableWalOptions extends CheckpointerOptions {
+  /**
+   * Wake the thread after each group's fsync (default true, DB1: a round
+   * per group keeps its WAL short). False: rounds only every `intervalMs`,
+   * one fdatasync each instead of one per group (DB2, whose commits carry
+   * whole forwards).
+   */
+  wakeAfterSync?: boolean;
+}
+
+export function durableWal(db: Database.Database, opts: DurableWalOptions = {}): DurableWal | undefined {
+  const wake = opts.wakeAfterSync ?? true;
   const wal = walSync(db);
   if (!wal) return undefined;
   let checkpointer: Checkpointer;
@@ -219,7 +230,7 @@ export function durableWal(db: Database.Database, opts: CheckpointerOptions = {}
     sync: (done) =>
       wal.sync((err) => {
         done(err);
-        checkpointer.wake();
+        if (wake) checkpointer.wake();
       }),
     syncNow: () => wal.syncNow(),
     beforeBatch: () => checkpointer.beforeBatch(),

@@ -20,7 +20,8 @@
 import Database from 'better-sqlite3';
 import { systemClock, type Clock, type StoredPart } from '../mmsc/model.js';
 import { DB2_MIGRATIONS } from './db2-migrations.js';
-import { GroupCommit, walSync, type DeferredSync, type GroupCommitStats } from './group-commit.js';
+import { durableWal, type DurableWal } from './checkpointer.js';
+import { GroupCommit, type DeferredSync, type GroupCommitStats } from './group-commit.js';
 import { migrate } from './migrations.js';
 import { RandomPool } from './random-pool.js';
 
@@ -280,37 +281,36 @@ export class Db2 {
   /** Subscriptions read so far, by id (getSubscription); writes drop theirs. */
   readonly #subscriptions = new Map<string, Subscription>();
   /** The WAL's deferred fsync; undefined in memory. */
-  readonly #wal: ReturnType<typeof walSync>;
+  readonly #wal: DurableWal | undefined;
 
   /** `file` is a path, or ':memory:' for tests that need no durability. */
   constructor(file: string, opts: Db2Options = {}) {
     this.#clock = opts.clock ?? systemClock;
     const db = new Database(file);
     this.#db = db;
-    let wal: ReturnType<typeof walSync>;
+    let wal: DurableWal | undefined;
     try {
       // A new file only. 8 KiB: a 10 KB image is one overflow page plus a sliver of a shared leaf
       // (~11 KB written); with 16 KiB pages each such row filled a leaf of its own (16 KB written), and
       // inserting forwards cost 1.2-1.4x the CPU (.ab-style micro runs: 112-124 vs 140-157 µs each).
       db.pragma('page_size = 8192');
       db.pragma('journal_mode = WAL');
-      // FULL until walSync() below turns a file's to NORMAL with the fsync deferred: an answered forward survives a power cut.
+      // FULL until durableWal() below turns a file's to NORMAL with the fsync deferred: an answered forward survives a power cut.
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       db.pragma(`busy_timeout = ${Math.trunc(opts.busyTimeoutMs ?? 5000)}`);
       migrate(db, DB2_MIGRATIONS);
       this.#s = prepare(db);
-      // Checkpoints stay SQLite's automatic ones, in the COMMIT that crosses N pages: DB1's
-      // checkpoint thread (checkpointer.ts) keeps them off the event loop but runs one per group
-      // (one more fdatasync each), and the archive node is bound by CPU. N: 4 MiB of pages, as 1000
-      // pages were of 4 KiB ones; 16 MiB at once stalled the event loop (lag p99 123-160 ms).
-      db.pragma(`wal_autocheckpoint = ${(4 << 20) / Number(db.pragma('page_size', { simple: true }))}`);
-      wal = walSync(db);
+      // Checkpoints in DB1's checkpoint thread (checkpointer.ts), off the event loop, every 100 ms
+      // rather than after each group: SQLite's automatic ones ran inside a COMMIT every 4 MiB (a copy
+      // and an fsync of the file, on the loop), and a round per group cost one fdatasync per group.
+      wal = durableWal(db, { busyTimeoutMs: opts.busyTimeoutMs ?? 5000, wakeAfterSync: false });
       this.#wal = wal;
       this.#commits = new GroupCommit(db, opts.maxBatch ?? 500, 'Db2', wal && opts.wrapSync ? opts.wrapSync(wal) : wal);
     } catch (err) {
+      wal?.closeThread();
       db.close();
-      wal?.close();
+      wal?.closeFile();
       throw err;
     }
   }
@@ -582,7 +582,9 @@ export class Db2 {
   close(): void {
     if (this.#commits.closed) return;
     this.#commits.close();
+    // The checkpoint thread's connection first: the last one to close checkpoints and removes the WAL.
+    this.#wal?.closeThread();
     this.#db.close();
-    this.#wal?.close();
+    this.#wal?.closeFile();
   }
 }

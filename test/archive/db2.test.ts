@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { Db2, type NewArchivedMessage } from '../../src/store/db2.js';
@@ -19,6 +20,28 @@ function message(originalId: string, recipient = '+15550001111'): NewArchivedMes
     parts: [{ contentType: 'text/plain', data: Buffer.from(originalId) }],
   };
 }
+
+t.test('DB2: checkpoints run in the checkpoint thread, not in the COMMITs of forwards', async (t) => {
+  const file = join(tempDir(t), 'archive.sqlite');
+  const db = new Db2(file);
+  let open = true;
+  t.teardown(() => {
+    if (open) db.close();
+  });
+  const before = statSync(file).size;
+  const photo = Buffer.alloc(10_000, 7);
+  await Promise.all(Array.from({ length: 40 }, (_, i) => db.archive({ ...message(`ck${i}`), parts: [{ contentType: 'image/jpeg', data: photo }] })));
+  t.equal(statSync(file).size, before, 'the COMMIT wrote the WAL only (no checkpoint of its own)');
+  let grown = false;
+  for (let i = 0; i < 50 && !grown; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    grown = statSync(file).size >= before + 40 * photo.length;
+  }
+  t.ok(grown, 'the thread copied the pages into the database file within its interval');
+  db.close();
+  open = false;
+  t.notOk(existsSync(`${file}-wal`), 'closed: the last connection checkpointed and removed the WAL');
+});
 
 t.test('DB2: WAL, schema version, group commit', async (t) => {
   const file = join(tempDir(t), 'archive.sqlite');
