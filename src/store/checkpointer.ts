@@ -195,7 +195,8 @@ export class Checkpointer {
  * A file database's WAL made durable off the event loop, as DB1 has it:
  * the group commit's fsync of the WAL in libuv's pool
  * (group-commit.ts walSync) and checkpoints in a Checkpointer thread, woken
- * after each group's fsync. Undefined for a database without a WAL file.
+ * after each group's fsync (or, with `wakeAfterSync: false`, by its own
+ * timer only). Undefined for a database without a WAL file.
  * Call after the migrations (the WAL file must exist).
  */
 export interface DurableWal extends DeferredSync {

@@ -292,7 +292,7 @@ export class Db2 {
     try {
       // A new file only. 8 KiB: a 10 KB image is one overflow page plus a sliver of a shared leaf
       // (~11 KB written); with 16 KiB pages each such row filled a leaf of its own (16 KB written), and
-      // inserting forwards cost 1.2-1.4x the CPU (.ab-style micro runs: 112-124 vs 140-157 µs each).
+      // inserting forwards cost 1.2-1.4x the CPU (a standalone insert loop: 112-124 vs 140-157 µs each).
       db.pragma('page_size = 8192');
       db.pragma('journal_mode = WAL');
       // FULL until durableWal() below turns a file's to NORMAL with the fsync deferred: an answered forward survives a power cut.
