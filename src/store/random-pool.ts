@@ -21,6 +21,16 @@ export class RandomPool {
     return out;
   }
 
+  /**
+   * The time (ms, base36, 9 characters) then `chars` random base64url
+   * characters (6 bits each): unguessable, and in creation order, so that an
+   * index on it grows at its end instead of in random leaves (one more WAL
+   * frame per insert, and its checkpoint copy).
+   */
+  timeOrdered(ms: number, chars: number): string {
+    return `${ms.toString(36).padStart(9, '0')}${this.take(Math.ceil((chars * 6) / 8)).toString('base64url').slice(0, chars)}`;
+  }
+
   /** 128 bits, base64url (22 characters): an id or URL token nobody can guess. */
   token(): string {
     return this.take(16).toString('base64url');
