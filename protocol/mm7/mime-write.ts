@@ -377,66 +377,6 @@ export function countDelimiters(body: Buffer, boundary: string): number {
 }
 
 /**
- * countDelimiters over [start, end) of the concatenation of `pieces`
- * (`offsets[i]`: where piece i starts), without concatenating them: the
- * needle is looked for inside each piece and across each seam, and every
- * hit is then judged as countDelimiters judges it.
- */
-export function countDelimitersAcross(pieces: readonly Buffer[], offsets: readonly number[], start: number, end: number, boundary: string): number {
-  const first = pieceAt(offsets, start);
-  const last = pieceAt(offsets, end - 1);
-  if (first === last) {
-    const at = offsets[first]!;
-    return countDelimiters(pieces[first]!.subarray(start - at, end - at), boundary);
-  }
-  const needle = Buffer.from(`--${boundary}`, 'latin1');
-  const byteAt = (pos: number): number | undefined => {
-    if (pos >= end) return undefined;
-    const i = pieceAt(offsets, pos);
-    return pieces[i]![pos - offsets[i]!];
-  };
-  const hits = new Set<number>();
-  for (let i = first; i <= last; i++) {
-    const at = offsets[i]!;
-    const view = pieces[i]!.subarray(Math.max(0, start - at), Math.min(pieces[i]!.length, end - at));
-    const base = Math.max(at, start);
-    for (let h = view.indexOf(needle); h >= 0; h = view.indexOf(needle, h + 1)) hits.add(base + h);
-    // A needle across the seam after this piece: gather the octets around it.
-    const seam = at + pieces[i]!.length;
-    if (i === last || seam >= end) continue;
-    const from = Math.max(start, seam - needle.length + 1);
-    const to = Math.min(end, seam + needle.length - 1);
-    const around = Buffer.alloc(to - from);
-    for (let k = 0; k < around.length; k++) around[k] = byteAt(from + k)!;
-    for (let h = around.indexOf(needle); h >= 0; h = around.indexOf(needle, h + 1)) {
-      if (from + h < seam && from + h + needle.length > seam) hits.add(from + h);
-    }
-  }
-  let n = 0;
-  for (const hit of hits) {
-    if (hit > start && byteAt(hit - 1) !== 0x0a) continue;
-    let i = hit + needle.length;
-    if (byteAt(i) === 0x2d && byteAt(i + 1) === 0x2d) i += 2;
-    while (byteAt(i) === 0x20 || byteAt(i) === 0x09) i++;
-    const next = byteAt(i);
-    if (next === undefined || next === 0x0d || next === 0x0a) n++;
-  }
-  return n;
-}
-
-/** The index of the piece that holds octet `pos` (offsets ascending, the first 0). */
-function pieceAt(offsets: readonly number[], pos: number): number {
-  let lo = 0;
-  let hi = offsets.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (offsets[mid]! <= pos) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
-}
-
-/**
  * A multipart/related body: `root` first, as given, then `content` with
  * its headers (nested multiparts included). `boundary`: the outer one,
  * when the caller names it; `binary`: bodies that are not 7bit go as they
@@ -466,17 +406,13 @@ export function writeRelatedPieces(root: VerbatimPart, content: MimeEntity, boun
   });
   w.text(CRLF);
   const pieces = w.finish();
-  // Only the caller's boundaries are looked for (drawn ones: see the header).
+  // Only the caller's boundaries are looked for (drawn ones: see the header). A caller who names one
+  // is a tool or a test, not the forward path: the pieces are joined once to search them.
   const named = w.spans.filter((span) => span.multipart.named !== undefined);
   if (named.length > 0) {
-    const offsets: number[] = [];
-    let at = 0;
-    for (const p of pieces) {
-      offsets.push(at);
-      at += p.length;
-    }
+    const body = Buffer.concat(pieces, w.length);
     for (const span of named) {
-      if (countDelimitersAcross(pieces, offsets, span.start, span.end, span.multipart.boundary) !== span.parts + 1) {
+      if (countDelimiters(body.subarray(span.start, span.end), span.multipart.boundary) !== span.parts + 1) {
         throw new ProtocolError('INCONSISTENT', 'boundary', `"${span.multipart.boundary}" occurs inside a part; choose another or leave it to the builder`);
       }
     }

@@ -3,8 +3,6 @@ import { buildMm7Http, parseMm7Http } from '../../../protocol/mm7/binding.js';
 import type { MimeEntity } from '../../../protocol/mm7/mime-types.js';
 import {
   base64Lines,
-  countDelimiters,
-  countDelimitersAcross,
   encodedWords,
   foldHeader,
   headerName,
@@ -234,49 +232,4 @@ t.test('pieces: the same octets as one buffer, the parts\' own buffers among the
   const clash: MimeEntity = { mediaType: 'image/jpeg', params: {}, headers: [], body: Buffer.from('--taken\r\n\xd9', 'latin1') };
   t.throws(() => writeRelatedPieces(root, clash, 'taken', true), ProtocolError, 'a delimiter at a body\'s first octet is found');
   t.throws(() => writeRelatedPieces(root, { ...clash, body: Buffer.from('--taken', 'latin1') }, 'taken', true), ProtocolError, 'and one that is the whole body');
-});
-
-t.test('countDelimitersAcross counts what countDelimiters counts in the concatenation, however it is cut', (t) => {
-  // A deterministic generator: the same cases on every run.
-  let seed = 7;
-  const next = (n: number): number => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed % n;
-  };
-  const atoms = ['\r\n--b\r\n', '\n--b-- \t\n', '--b', '--b--', '\r\n', '\n', ' ', '\t', 'x', '-', 'b', '--bb', '\r'];
-  let mismatches = 0;
-  let withDelimiters = 0;
-  let cutThrough = 0;
-  for (let round = 0; round < 2000; round++) {
-    const body = Buffer.from(Array.from({ length: 1 + next(24) }, () => atoms[next(atoms.length)]).join(''), 'latin1');
-    const cuts = [...new Set(Array.from({ length: next(6) }, () => next(body.length + 1)))].sort((a, b) => a - b);
-    const pieces: Buffer[] = [];
-    let from = 0;
-    for (const cut of [...cuts, body.length]) {
-      pieces.push(body.subarray(from, cut));
-      from = cut;
-    }
-    const offsets: number[] = [];
-    let at = 0;
-    for (const p of pieces) {
-      offsets.push(at);
-      at += p.length;
-    }
-    const start = next(body.length);
-    const end = start + 1 + next(body.length - start);
-    const expected = countDelimiters(body.subarray(start, end), 'b');
-    if (expected > 0) withDelimiters++;
-    // Cases where counting each piece on its own would miss (or invent) one: cuts through a delimiter line.
-    const piecewise = pieces.reduce((n, p, i) => {
-      const lo = Math.max(start, offsets[i]!);
-      const hi = Math.min(end, offsets[i]! + p.length);
-      return hi > lo ? n + countDelimiters(p.subarray(lo - offsets[i]!, hi - offsets[i]!), 'b') : n;
-    }, 0);
-    if (piecewise !== expected) cutThrough++;
-    if (countDelimitersAcross(pieces, offsets, start, end, 'b') !== expected) mismatches++;
-  }
-  t.equal(mismatches, 0, '2000 random bodies, cuts and spans');
-  t.ok(withDelimiters > 200, `${withDelimiters} of them with delimiters to find`);
-  t.ok(cutThrough > 50, `${cutThrough} cut through a delimiter line or its line start`);
-  t.end();
 });
