@@ -6,14 +6,20 @@ export class BodyTooLarge extends Error {
   override readonly name = 'BodyTooLarge';
 }
 
+/** The error for a Content-Length beyond `limit`, refused before anything is read. */
+function declaredTooLong(req: IncomingMessage, limit: number): BodyTooLarge | undefined {
+  const declared = Number(req.headers['content-length']);
+  return Number.isFinite(declared) && declared > limit ? new BodyTooLarge(`${declared} octets exceed ${limit}`) : undefined;
+}
+
 /**
  * Reads a request body up to `limit` octets. Content-Length beyond the
  * limit fails at once; a chunked body fails as soon as it passes it, so
  * memory stays bounded by the limit.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) return Promise.reject(new BodyTooLarge(`${declared} octets exceed ${limit}`));
+  const declared = declaredTooLong(req, limit);
+  if (declared) return Promise.reject(declared);
   // Events, not an async iterator: one promise per body instead of one per chunk
   // (a few per cent of the archive node's CPU per forward).
   return new Promise<Buffer>((resolve, reject) => {
@@ -61,8 +67,8 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
  * for a Content-Length beyond the limit).
  */
 export async function* bodyChunks(req: IncomingMessage, limit: number): AsyncGenerator<Buffer, void, undefined> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) throw new BodyTooLarge(`${declared} octets exceed ${limit}`);
+  const declared = declaredTooLong(req, limit);
+  if (declared) throw declared;
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
