@@ -415,7 +415,7 @@ export class Db1 implements MessageStore {
       this.#begin = db.prepare('BEGIN');
       this.#commit = db.prepare('COMMIT');
       // A file: the same fsync of the WAL per group, but in libuv's thread pool, so requests are
-      // read and parsed during it (an answer still waits for it); checkpoints in a thread.
+      // read and parsed during it (an answer still waits for it); checkpoints in a thread, every 100 ms.
       wal = durableWal(db, { busyTimeoutMs: opts.busyTimeoutMs ?? 5000 });
       this.#wal = wal;
     } catch (err) {

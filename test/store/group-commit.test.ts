@@ -125,8 +125,9 @@ t.test('Checkpointer (durableWal): a WAL past its size is checkpointed whole bef
   t.teardown(() => db.close());
   db.pragma('journal_mode = WAL');
   db.exec('CREATE TABLE x (v BLOB NOT NULL)');
-  // DB1's wiring (durableWal): the WAL's fsync per group, the thread woken after it, its gate before each batch.
-  const wal = durableWal(db, { restartOctets: 256 * 1024, intervalMs: 1000 })!;
+  // DB1's wiring (durableWal): the WAL's fsync per group, the thread's rounds (20 ms apart here: each
+  // reports the WAL's size, which the gate goes by), its gate before each batch.
+  const wal = durableWal(db, { restartOctets: 256 * 1024, intervalMs: 20 })!;
   t.teardown(() => {
     wal.closeThread();
     wal.closeFile();
@@ -151,7 +152,8 @@ t.test('Checkpointer (durableWal): a WAL past its size is checkpointed whole bef
   gc.close();
   t.ok(gates > 0, `the writer waited for a full checkpoint ${gates} times`);
   const size = statSync(`${path}-wal`).size;
-  t.ok(size < 2 * 1024 * 1024, `the WAL restarted: ${size} octets for 4 MB written`);
+  // Never restarted, it would hold all 4 MB; between two rounds up to ~0.5 MB more is written past the limit.
+  t.ok(size < 3 * 1024 * 1024, `the WAL restarted: ${size} octets for 4 MB written`);
   t.equal(db.prepare('SELECT count(*) FROM x').pluck().get(), 200);
 });
 
