@@ -104,15 +104,16 @@ export class MmscService {
    * Stores the message and its jobs and resolves once that is durable; the
    * jobs start at once, after the commit, so the sender's answer never
    * waits for a bearer, and a crash before they finish loses none of them.
+   * `requestId`: the request that brought it, for the log lines of its jobs.
    */
-  async accept(message: NewMessage, key?: IdempotencyKey): Promise<{ messageId: string; duplicate: boolean }> {
+  async accept(message: NewMessage, key?: IdempotencyKey, requestId?: string): Promise<{ messageId: string; duplicate: boolean }> {
     const { outbox } = this.opts;
     const result = await this.opts.store.accept(message, key, (stored) => {
       const jobs = this.notificationJobs(stored, message);
       for (const plan of this.opts.planners ?? []) jobs.push(...plan(stored, message));
       return outbox.insertNow(jobs);
     });
-    if (result.also) this.opts.worker.run(result.also);
+    if (result.also) this.opts.worker.run(result.also, requestId);
     return { messageId: result.messageId, duplicate: result.duplicate };
   }
 
@@ -185,9 +186,9 @@ export class MmscService {
   }
 
   /** M-Retrieve.conf was served: the recipient retrieved it (the terminal's Acknowledge confirms later). */
-  async retrieved(token: string): Promise<void> {
+  async retrieved(token: string, requestId?: string): Promise<void> {
     const found = this.opts.store.findByToken(token);
-    if (found) await this.transition(found.message, found.recipient.address, 'retrieved', 'M-Retrieve.conf served');
+    if (found) await this.transition(found.message, found.recipient.address, 'retrieved', 'M-Retrieve.conf served', undefined, requestId);
   }
 
   /**
@@ -195,7 +196,7 @@ export class MmscService {
    * token) and M-Acknowledge.ind. A state change that the originator asked
    * to hear about brings its delivery report, in the same transaction.
    */
-  async terminalReport(token: string, kind: 'notify-resp' | 'acknowledge', status?: string | number): Promise<boolean> {
+  async terminalReport(token: string, kind: 'notify-resp' | 'acknowledge', status?: string | number, requestId?: string): Promise<boolean> {
     const found = this.opts.store.findByToken(token);
     if (!found) return false;
     const { message, recipient } = found;
@@ -206,18 +207,18 @@ export class MmscService {
     else state = 'retrieved';
     // Unrecognised is its own delivery status, though the recipient's state is rejected.
     const report = status === 'Unrecognised' ? 'Unrecognised' : undefined;
-    return this.transition(message, recipient.address, state, kind === 'notify-resp' ? `M-NotifyResp.ind ${String(status)}` : 'M-Acknowledge.ind', report);
+    return this.transition(message, recipient.address, state, kind === 'notify-resp' ? `M-NotifyResp.ind ${String(status)}` : 'M-Acknowledge.ind', report, requestId);
   }
 
   /** Moves a recipient on, with the delivery report (if asked for) committed with the move. */
-  private async transition(message: StoredMessage, address: string, state: RecipientState, detail: string, report?: DeliveryStatus): Promise<boolean> {
+  private async transition(message: StoredMessage, address: string, state: RecipientState, detail: string, report?: DeliveryStatus, requestId?: string): Promise<boolean> {
     const status = report ?? deliveryStatusOf(state);
     const at = this.opts.clock.now();
     // A move that does not change what the originator would be told (retrieved → acknowledged) reports nothing.
     const r = await this.opts.store.setStateAnd(message.messageId, address, state, detail, (from) =>
       status === undefined || (report === undefined && deliveryStatusOf(from) === status) ? [] : this.opts.outbox.insertNow(this.deliveryReports(message, address, status, at)),
     );
-    if (r.also && r.also.length > 0) this.opts.worker.run(r.also);
+    if (r.also && r.also.length > 0) this.opts.worker.run(r.also, requestId);
     return r.changed;
   }
 
@@ -227,7 +228,7 @@ export class MmscService {
    * ReadReplyReq), once per reader. False for a message or reader unknown
    * here: a terminal cannot report on somebody else's message.
    */
-  async readReport(messageId: string, reader: string, status: ReadStatus): Promise<boolean> {
+  async readReport(messageId: string, reader: string, status: ReadStatus, requestId?: string): Promise<boolean> {
     const message = this.opts.store.getMessage(messageId);
     if (!message || !message.recipients.some((r) => r.address === reader)) return false;
     const at = this.opts.clock.now();
@@ -238,7 +239,7 @@ export class MmscService {
       if (mm4) jobs.push(mm4);
       return this.opts.outbox.insertNow(jobs);
     });
-    this.opts.worker.run(jobs);
+    this.opts.worker.run(jobs, requestId);
     return true;
   }
 

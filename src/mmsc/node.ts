@@ -185,7 +185,7 @@ export class MmscNode {
             const p = job.payload as PushPayload;
             if (job.messageId && job.address && p.carries === 'm-notification-ind') {
               db.setStateNow(job.messageId, job.address, 'notified', 'push handed to the bearer');
-              log?.({ event: 'notified', messageId: job.messageId, to: job.address });
+              log?.({ event: 'notified', messageId: job.messageId, ...(job.requestId !== undefined ? { requestId: job.requestId } : {}), to: job.address });
             }
           },
           onFailed: (job, error) => {

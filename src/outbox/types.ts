@@ -65,6 +65,8 @@ export interface OutboxJob {
   giveUpAt: Date | null;
   holdsMessage: boolean;
   lastError: string | null;
+  /** The request that caused it, while this process runs it (never stored): its log lines carry the id. */
+  requestId?: string;
 }
 
 /** What a handler says about one attempt. */

@@ -44,6 +44,11 @@ export interface OutboxWorkerOptions {
   random?: () => number;
 }
 
+/** A job's request id as a log field, when it has one. */
+function requestOf(job: OutboxJob): { requestId?: string } {
+  return job.requestId === undefined ? {} : { requestId: job.requestId };
+}
+
 /** Delay before attempt `attempts + 1`, after `attempts` failed ones. */
 export function backoffDelay(attempts: number, b: BackoffOptions, random: () => number = Math.random): number {
   const exp = Math.min(b.maxMs, b.baseMs * 2 ** Math.max(0, Math.min(attempts - 1, 30)));
@@ -92,10 +97,10 @@ export class OutboxWorker {
     return this.#inFlight.size;
   }
 
-  /** Runs jobs just inserted (their transaction committed) without waiting for a poll. */
-  run(jobs: readonly OutboxJob[]): void {
+  /** Runs jobs just inserted (their transaction committed) without waiting for a poll; `requestId`: the request that caused them. */
+  run(jobs: readonly OutboxJob[], requestId?: string): void {
     if (!this.#started) return; // start() finds them in DB1
-    for (const job of jobs) this.#admit(job);
+    for (const job of jobs) this.#admit(requestId === undefined ? job : { ...job, requestId });
   }
 
   /** Polls now (e.g. after a peer came back). */
@@ -178,7 +183,7 @@ export class OutboxWorker {
       if (outcome.status === 'done') {
         const done = outcome;
         await outbox.complete(job.id, kind.onDone && (() => kind.onDone!(job, done)));
-        log?.({ event: 'job-done', kind: job.kind, key: job.key, attempts: job.attempts + 1 });
+        log?.({ event: 'job-done', ...requestOf(job), kind: job.kind, key: job.key, attempts: job.attempts + 1 });
         return;
       }
       const now = clock.now();
@@ -192,15 +197,15 @@ export class OutboxWorker {
       }
       if (failed) {
         await outbox.fail(job.id, error, kind.onFailed && (() => kind.onFailed!(job, error)));
-        log?.({ event: 'job-failed', kind: job.kind, key: job.key, attempts, error });
+        log?.({ event: 'job-failed', ...requestOf(job), kind: job.kind, key: job.key, attempts, error });
       } else {
         await outbox.retry(job.id, dueAt, error);
-        log?.({ event: 'job-retry', kind: job.kind, key: job.key, attempts, error, dueAt: dueAt.toISOString() });
+        log?.({ event: 'job-retry', ...requestOf(job), kind: job.kind, key: job.key, attempts, error, dueAt: dueAt.toISOString() });
         this.#schedule(dueAt.getTime() - now.getTime());
       }
     } catch (e) {
       // DB1 refused the bookkeeping (closed, disk full): the row is still pending and will run again.
-      log?.({ event: 'job-bookkeeping-failed', kind: job.kind, key: job.key, error: String(e) });
+      log?.({ event: 'job-bookkeeping-failed', ...requestOf(job), kind: job.kind, key: job.key, error: String(e) });
     }
   }
 

@@ -6,6 +6,7 @@ import t from 'tap';
 import { submitEnvelope as submit } from '../helpers/mm7.js';
 import { isLoopback } from '../../src/frontends/http-util.js';
 import { decodeMm7Http, encodeMm7Http } from '../../protocol/mm7/http.js';
+import { decodeMms, encodeMms } from '../../protocol/mms/codec.js';
 import type { Mm7Envelope } from '../../protocol/mm7/model.js';
 import type { MimeEntity } from '../../protocol/mm7/mime-types.js';
 import { AdminServer } from '../../src/admin/server.js';
@@ -248,6 +249,28 @@ t.test('structured logs: JSON lines with level, time, event, messageId and the r
   t.equal(notified.length, 2);
   t.ok(notified.every((e) => e.requestId === requestId), 'the core logs in the scope of the request that caused it');
   t.ok(events.some((e) => e.event === 'expired' && e.requestId === undefined), 'sweeps belong to no request');
+});
+
+t.test('structured logs: an M-Send.req and the notification it brings carry its request id', async (t) => {
+  const sendReq = encodeMms({
+    messageType: 'm-send-req',
+    transactionId: 'admin-mm1-1',
+    mmsVersion: '1.2',
+    from: 'insert-address',
+    to: [{ text: '+15550002222/TYPE=PLMN' }],
+    contentType: { mediaType: 'text/plain', params: [{ name: 'charset', value: 'utf-8' }] },
+    body: Buffer.from('hi'),
+  });
+  const res = await fetch(`${mm1Url}/`, { method: 'POST', headers: { 'Content-Type': 'application/vnd.wap.mms-message', 'X-MSISDN': '+15550001111' }, body: sendReq });
+  const conf = decodeMms(Buffer.from(await res.arrayBuffer()));
+  if (conf.messageType !== 'm-send-conf' || conf.responseStatus !== 'Ok') throw new Error(`M-Send.conf ${JSON.stringify(conf)}`);
+  const mm1RequestId = res.headers.get('x-request-id');
+  t.ok(mm1RequestId && mm1RequestId !== requestId, 'a request id of its own');
+  const id = String(conf.messageId);
+  for (let i = 0; i < 200 && !logged().some((e) => e.event === 'notified' && e.messageId === id); i++) await new Promise((r) => setTimeout(r, 10));
+  const events = logged().filter((e) => e.messageId === id);
+  t.match(events.find((e) => e.event === 'mm1-accepted'), { requestId: mm1RequestId, from: '+15550001111' });
+  t.match(events.find((e) => e.event === 'notified'), { requestId: mm1RequestId, to: '+15550002222' });
 });
 
 t.test('createLogger writes one parseable line per event', async (t) => {

@@ -4,7 +4,7 @@ import { ProtocolError } from '../../../protocol/errors.js';
 import { decodeMms, encodeMms } from '../../../protocol/mms/codec.js';
 import type { MmsPdu, MRetrieveConf, MSendConf } from '../../../protocol/mms/model.js';
 import { expiryFor, partsFromMms } from '../../mmsc/convert.js';
-import { currentRequest } from '../../mmsc/log.js';
+import type { RequestContext } from '../../mmsc/log.js';
 import type { Metrics } from '../../mmsc/metrics.js';
 import type { MmscService } from '../../mmsc/mmsc.js';
 import type { NewRecipient, RecipientKind } from '../../mmsc/model.js';
@@ -56,12 +56,11 @@ export class Mm1Frontend extends Frontend {
     this.opts.metrics?.rejected.inc({ interface: 'mm1', reason });
   }
 
-  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const ctx = currentRequest();
     if (req.method === 'GET' || req.method === 'HEAD') {
-      if (ctx) ctx.operation = 'retrieve';
-      return this.retrieve(req, res, path);
+      ctx.operation = 'retrieve';
+      return this.retrieve(req, res, path, ctx);
     }
     if (req.method !== 'POST') return send(res, 405, '', { Allow: 'GET, HEAD, POST' });
     let body: Buffer;
@@ -79,31 +78,31 @@ export class Mm1Frontend extends Frontend {
       pdu = decodeMms(body);
     } catch (e) {
       if (!(e instanceof ProtocolError)) throw e;
-      this.log?.({ event: 'mm1-malformed', error: e.message });
+      this.logFor(ctx)?.({ event: 'mm1-malformed', error: e.message });
       this.reject('malformed');
       if (body[0] === 0x8c && body[1] === 0x80) return mmsResponse(res, this.sendConf(transactionIdOf(body), 'Error-permanent-message-format-corrupt', e.message));
       return send(res, 400, `malformed MMS PDU: ${e.message}`);
     }
-    if (ctx) ctx.operation = pdu.messageType;
+    ctx.operation = pdu.messageType;
     switch (pdu.messageType) {
       case 'm-send-req': {
-        const conf = await this.sendReq(req, pdu);
+        const conf = await this.sendReq(req, pdu, ctx);
         if (conf.responseStatus !== 'Ok' && conf.responseStatus !== 'Error-transient-partial-success') this.reject(String(conf.responseStatus));
         return mmsResponse(res, conf);
       }
       case 'm-notifyresp-ind':
       case 'm-acknowledge-ind': {
         const kind = pdu.messageType === 'm-notifyresp-ind' ? 'notify-resp' : 'acknowledge';
-        const known = await this.opts.mmsc.terminalReport(pdu.transactionId ?? '', kind, pdu.status);
-        this.log?.({ event: `mm1-${kind}`, transactionId: pdu.transactionId, known });
+        const known = await this.opts.mmsc.terminalReport(pdu.transactionId ?? '', kind, pdu.status, ctx.requestId);
+        this.logFor(ctx)?.({ event: `mm1-${kind}`, transactionId: pdu.transactionId, known });
         return send(res, 204);
       }
       case 'm-read-rec-ind': {
         // The reader is the terminal that sends it: its MSISDN from the WAP gateway's header.
         const reader = this.msisdnOf(req);
         const status = pdu.readStatus === 'Read' ? 'Read' : 'Deleted-without-being-read';
-        const known = reader !== undefined && pdu.messageId !== undefined && (await this.opts.mmsc.readReport(pdu.messageId, reader, status));
-        this.log?.({ event: 'mm1-read-rec', messageId: pdu.messageId, readStatus: pdu.readStatus, reader, known });
+        const known = reader !== undefined && pdu.messageId !== undefined && (await this.opts.mmsc.readReport(pdu.messageId, reader, status, ctx.requestId));
+        this.logFor(ctx)?.({ event: 'mm1-read-rec', messageId: pdu.messageId, readStatus: pdu.readStatus, reader, known });
         return send(res, 204);
       }
       default:
@@ -125,7 +124,7 @@ export class Mm1Frontend extends Frontend {
     return conf;
   }
 
-  private async sendReq(req: IncomingMessage, pdu: MmsPdu): Promise<MSendConf> {
+  private async sendReq(req: IncomingMessage, pdu: MmsPdu, ctx: RequestContext): Promise<MSendConf> {
     const tid = pdu.transactionId ?? '';
     const header = req.headers[this.opts.msisdnHeader];
     const msisdnText = Array.isArray(header) ? header[0] : header;
@@ -175,15 +174,15 @@ export class Mm1Frontend extends Frontend {
       ...(typeof pdu.messageClass === 'string' ? { messageClass: pdu.messageClass } : {}),
       ...(typeof pdu.priority === 'string' ? { priority: pdu.priority } : {}),
     };
-    const { messageId, duplicate } = await this.opts.mmsc.accept({ envelope, parts, recipients }, { source: `mm1:${msisdn}`, transactionId: tid });
+    const { messageId, duplicate } = await this.opts.mmsc.accept({ envelope, parts, recipients }, { source: `mm1:${msisdn}`, transactionId: tid }, ctx.requestId);
     if (!duplicate) this.opts.metrics?.accepted.inc({ interface: 'mm1' });
-    this.log?.({ event: 'mm1-accepted', messageId, from: msisdn, accepted });
+    this.logFor(ctx)?.({ event: 'mm1-accepted', messageId, from: msisdn, accepted });
     return accepted < recipients.length
       ? this.sendConf(tid, 'Error-transient-partial-success', `${recipients.length - accepted} recipient(s) not routable`, messageId)
       : this.sendConf(tid, 'Ok', undefined, messageId);
   }
 
-  private async retrieve(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+  private async retrieve(req: IncomingMessage, res: ServerResponse, path: string, ctx: RequestContext): Promise<void> {
     const m = TOKEN_PATH.exec(path);
     // Unknown, malformed and foreign tokens look the same: a bare 404.
     if (!m) return send(res, 404);
@@ -211,7 +210,7 @@ export class Mm1Frontend extends Frontend {
       );
     }
     if (r.kind === 'refused') {
-      this.log?.({ event: 'mm1-retrieve-refused', messageId: r.message.messageId, status: r.retrieveStatus, reason: r.text });
+      this.logFor(ctx)?.({ event: 'mm1-retrieve-refused', messageId: r.message.messageId, status: r.retrieveStatus, reason: r.text });
       return mmsResponse(
         res,
         {
@@ -229,7 +228,7 @@ export class Mm1Frontend extends Frontend {
     }
     mmsResponse(res, r.pdu, req.method === 'HEAD');
     if (req.method === 'GET') {
-      await this.opts.mmsc.retrieved(token);
+      await this.opts.mmsc.retrieved(token, ctx.requestId);
       this.opts.metrics?.retrieved.inc();
     }
   }

@@ -7,7 +7,7 @@ import type { Mm7Address, Mm7Envelope } from '../../../protocol/mm7/model.js';
 import { isSuccess } from '../../../protocol/mm7/status.js';
 import { vaspReleases, type VaspAccount } from '../../config/mmsc.js';
 import { expiryFor, messageFieldsFromMm7, partsFromMime, timeSpecToDate } from '../../mmsc/convert.js';
-import { currentRequest } from '../../mmsc/log.js';
+import type { RequestContext } from '../../mmsc/log.js';
 import type { Metrics } from '../../mmsc/metrics.js';
 import type { MmscService } from '../../mmsc/mmsc.js';
 import type { NewRecipient, RecipientKind } from '../../mmsc/model.js';
@@ -82,7 +82,7 @@ export class Mm7Frontend extends Frontend {
     send(res, a.httpStatus, body, { 'Content-Type': contentType, ...extraHeaders });
   }
 
-  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== this.opts.path) return send(res, 404, 'not found');
     if (req.method !== 'POST') return send(res, 405, 'MM7 takes POST', { Allow: 'POST' });
@@ -103,9 +103,8 @@ export class Mm7Frontend extends Frontend {
       if (e instanceof ProtocolError) return this.reply(res, faultAnswer(e, 'relay'));
       throw e;
     }
-    const ctx = currentRequest();
-    if (ctx) ctx.operation = request.envelope.message.type;
-    const a = await this.dispatch(vasp, request);
+    ctx.operation = request.envelope.message.type;
+    const a = await this.dispatch(vasp, request, ctx);
     return this.reply(res, a.answer, a.headers);
   }
 
@@ -121,7 +120,7 @@ export class Mm7Frontend extends Frontend {
     return decodeMm7Http(req.headers['content-type'] ?? '', bodyChunks(req, this.opts.maxBodyOctets), {}, expected !== undefined ? { expectedOctets: expected } : {});
   }
 
-  private async dispatch(vasp: VaspAccount, request: Mm7HttpRequest): Promise<{ answer: Mm7Answer; headers?: Record<string, string> }> {
+  private async dispatch(vasp: VaspAccount, request: Mm7HttpRequest, ctx: RequestContext): Promise<{ answer: Mm7Answer; headers?: Record<string, string> }> {
     const env = request.envelope;
     const m = env.message;
     if (!['SubmitReq', 'CancelReq', 'ReplaceReq'].includes(m.type)) {
@@ -137,7 +136,7 @@ export class Mm7Frontend extends Frontend {
     if (m.type === 'ReplaceReq') return { answer: await this.replace(vasp, env, request) };
     const wait = this.throttle(vasp).take();
     if (wait > 0) return { answer: answer(env, 4006), headers: { 'Retry-After': String(wait) } };
-    return { answer: await this.submit(vasp, env, request) };
+    return { answer: await this.submit(vasp, env, request, ctx) };
   }
 
   private throttle(vasp: VaspAccount): Throttle {
@@ -184,7 +183,7 @@ export class Mm7Frontend extends Frontend {
     return allowed.includes(from) ? from : undefined;
   }
 
-  private async submit(vasp: VaspAccount, env: Mm7Envelope, request: Mm7HttpRequest): Promise<Mm7Answer> {
+  private async submit(vasp: VaspAccount, env: Mm7Envelope, request: Mm7HttpRequest, ctx: RequestContext): Promise<Mm7Answer> {
     const m = env.message;
     const from = this.senderOf(vasp, m.senderIdentification?.senderAddress);
     if (from === undefined) return answer(env, 2001, {}, 'sender address not allowed for this VASP');
@@ -234,9 +233,9 @@ export class Mm7Frontend extends Frontend {
       },
     };
     const key = env.transactionId !== undefined ? { source: `mm7:${vasp.vaspId}`, transactionId: env.transactionId } : undefined;
-    const { messageId, duplicate } = await this.opts.mmsc.accept({ envelope, parts, recipients }, key);
+    const { messageId, duplicate } = await this.opts.mmsc.accept({ envelope, parts, recipients }, key, ctx.requestId);
     if (!duplicate) this.opts.metrics?.accepted.inc({ interface: 'mm7' });
-    this.log?.({ event: duplicate ? 'mm7-duplicate' : 'mm7-accepted', messageId, vaspId: vasp.vaspId, recipients: recipients.length, accepted });
+    this.logFor(ctx)?.({ event: duplicate ? 'mm7-duplicate' : 'mm7-accepted', messageId, vaspId: vasp.vaspId, recipients: recipients.length, accepted });
     return accepted < recipients.length ? answer(env, 1100, { messageId }, `${recipients.length - accepted} recipient(s) not routable`) : answer(env, 1000, { messageId });
   }
 }
