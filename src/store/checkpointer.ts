@@ -9,15 +9,19 @@
  * checkpoints: they take no lock that a writer or a reader waits for, and
  * SQLite itself orders the syncs (WAL before the copy, database file after
  * it), so durability is SQLite's own. A round runs every `intervalMs`
- * (100 ms), and at once when the writer asks for a drain (below).
+ * (100 ms), when the writer asks for a drain (below), and (durableWal)
+ * right after the fsync of a group once `wakeAfterOctets` of content were
+ * written since the last wake-up.
  *
- * Not after each group's fsync: DB1 did that (a round per group keeps the
- * WAL short), and it cost the writer more than it saved. A round that
- * copied every frame lets the next COMMIT restart the WAL, and a restart
- * fsyncs the WAL header on the event loop; at ~150 groups a second, the
- * text-only accept load spent 20-30 % more main-thread CPU per accept (3
- * interleaved runs: 319-356 against 242-305 µs) and the thread 45 against
- * 10 µs per accept.
+ * Why not after every group's fsync, as DB1 once did: a round that copied
+ * every frame lets the next COMMIT restart the WAL, and a restart fsyncs
+ * the WAL header on the event loop. With small messages, ~150 groups a
+ * second, the text-only accept load spent 20-30 % more main-thread CPU per
+ * accept that way (3 interleaved runs: 319-356 against 242-305 µs) and the
+ * thread 45 against 10 µs. Why not on the timer alone: with 30 KB photos
+ * (~70 MB of WAL a second) a round every 100 ms copied and fdatasynced
+ * several MB at once, and the photo load's p99 went from 56-64 to 106-111
+ * ms; a round after each group that brought content keeps those short.
  *
  * The WAL starts again from its beginning only when a write begins after a
  * checkpoint that copied every frame. Under a write load that never pauses
@@ -67,9 +71,9 @@ function round(drain) {
 }
 parentPort.on('message', (m) => {
   if (closing) return;
-  if (m === 'drain') {
+  if (m === 'wake' || m === 'drain') {
     if (timer !== undefined) clearTimeout(timer);
-    round(true);
+    round(m === 'drain');
     return;
   }
   if (m !== 'close') return;
@@ -161,6 +165,11 @@ export class Checkpointer {
     db.pragma('wal_autocheckpoint = 0');
   }
 
+  /** A round now rather than at the next tick of the thread's timer. */
+  wake(): void {
+    if (!this.#closed && !this.#failed) this.#worker.postMessage('wake');
+  }
+
   /**
    * Before a batch: undefined to go ahead, or a promise to wait for, while
    * the WAL is past its size and a checkpoint of all of it runs.
@@ -202,13 +211,21 @@ export class Checkpointer {
  * Call after the migrations (the WAL file must exist).
  */
 export interface DurableWal extends DeferredSync {
+  /** Content octets a write just put in the WAL (part data, say): enough of them wake the thread after the next fsync. */
+  wrote(octets: number): void;
   /** Before the writing connection closes: the thread's connection goes first, so the last close checkpoints and removes the WAL. */
   closeThread(): void;
   /** After the writing connection closed. */
   closeFile(): void;
 }
 
-export function durableWal(db: Database.Database, opts: CheckpointerOptions = {}): DurableWal | undefined {
+export interface DurableWalOptions extends CheckpointerOptions {
+  /** A round right after the fsync of a group once this many octets were reported by wrote() since the last one (default 512 KiB). */
+  wakeAfterOctets?: number;
+}
+
+export function durableWal(db: Database.Database, opts: DurableWalOptions = {}): DurableWal | undefined {
+  const wakeAfter = opts.wakeAfterOctets ?? 512 << 10;
   const wal = walSync(db);
   if (!wal) return undefined;
   let checkpointer: Checkpointer;
@@ -218,8 +235,20 @@ export function durableWal(db: Database.Database, opts: CheckpointerOptions = {}
     wal.close();
     throw err;
   }
+  let written = 0;
   return {
-    sync: (done) => wal.sync(done),
+    wrote: (octets) => {
+      written += octets;
+    },
+    sync: (done) => {
+      // What was written so far is in this fsync: the round after it can copy all of it.
+      const wake = written >= wakeAfter;
+      if (wake) written = 0;
+      wal.sync((err) => {
+        done(err);
+        if (wake && !err) checkpointer.wake();
+      });
+    },
     syncNow: () => wal.syncNow(),
     beforeBatch: () => checkpointer.beforeBatch(),
     closeThread: () => checkpointer.close(),

@@ -457,6 +457,8 @@ export class Db1 implements MessageStore {
     const now = this.#clock.now().getTime();
     const e = m.envelope;
     const size = m.parts.reduce((n, p) => n + p.data.byteLength, 0);
+    // Content (not the few KB of rows around it) decides when the checkpoint thread runs early.
+    this.#wal?.wrote(size);
     s.insertMessage.run(
       id,
       e.from,

@@ -157,6 +157,42 @@ t.test('Checkpointer (durableWal): a WAL past its size is checkpointed whole bef
   t.equal(db.prepare('SELECT count(*) FROM x').pluck().get(), 200);
 });
 
+t.test('durableWal: a round right after the fsync of a group that brought enough content, else on the timer only', async (t) => {
+  const path = tmpFile(t);
+  const db = new Database(path);
+  t.teardown(() => db.close());
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE x (v BLOB NOT NULL)');
+  // The timer alone would wait a minute: a checkpoint seen here was woken by wrote().
+  const wal = durableWal(db, { intervalMs: 60_000, wakeAfterOctets: 100_000 })!;
+  t.teardown(() => {
+    wal.closeThread();
+    wal.closeFile();
+  });
+  const gc = new GroupCommit(db, 100, 'Test', wal);
+  const insert = db.prepare('INSERT INTO x (v) VALUES (?)');
+  const row = Buffer.alloc(60_000, 1);
+  const before = statSync(path).size;
+  // The thread's first round may run while this first write does; then nothing is due until the timer.
+  await gc.enqueue(() => insert.run(row));
+  await new Promise((r) => setTimeout(r, 300));
+  const afterFirst = statSync(path).size;
+  const write = async (): Promise<void> => {
+    await gc.enqueue(() => {
+      insert.run(row);
+      wal.wrote(row.length);
+    });
+  };
+  await write();
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(statSync(path).size, afterFirst, `60,000 octets reported: under the threshold, no round (file ${before} -> ${afterFirst} octets)`);
+  await write();
+  const deadline = Date.now() + 5000;
+  while (statSync(path).size === afterFirst && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  t.ok(statSync(path).size > afterFirst, `120,000 octets: a round after that group's fsync copied the WAL into the file (${statSync(path).size} octets)`);
+  gc.close();
+});
+
 t.test('walSync: a WAL file gets synchronous=NORMAL and an fsync of its -wal; memory keeps FULL', async (t) => {
   const path = tmpFile(t);
   const db = new Database(path);
