@@ -13,7 +13,7 @@ import type { MmscService } from '../../mmsc/mmsc.js';
 import type { NewRecipient, RecipientKind } from '../../mmsc/model.js';
 import { fromMm7Address, recipientFor, type RoutingConfig } from '../../mmsc/routing.js';
 import type { MessageChange, MessageStore } from '../../store/types.js';
-import { basicCredentials, bodyChunks, BodyTooLarge, declaredLength, isLoopback, sameSecret, send } from '../http-util.js';
+import { basicCredentials, bodyChunks, BodyTooLarge, declaredLength, isLoopback, readBody, sameSecret, send } from '../http-util.js';
 
 export interface Mm7FrontendOptions {
   host: string;
@@ -28,6 +28,14 @@ export interface Mm7FrontendOptions {
   log?: (event: Record<string, unknown>) => void;
   metrics?: Metrics;
 }
+
+/**
+ * Bodies declaring at most this many octets are read whole before they are
+ * parsed: the streaming path's async iterators (the request's, the chunk
+ * generator's, one promise per chunk) cost more than reading a text-only
+ * SubmitReq and holding it, and 64 KiB held is nothing.
+ */
+const READ_WHOLE_OCTETS = 64 * 1024;
 
 /** A token bucket per VASP: `rate` submits per second, bursts up to one second's worth. */
 class Throttle {
@@ -109,15 +117,19 @@ export class Mm7Frontend extends Frontend {
   }
 
   /**
-   * The body, decoded as it arrives: the raw body is never held whole (a
+   * The body, decoded. A body that declares at most READ_WHOLE_OCTETS is
+   * read whole (events: one promise for the body) and parsed in memory; any
+   * other is decoded as it arrives: the raw body is never held whole (a
    * base64 part is decoded chunk by chunk), and nothing here holds on to it
-   * once the decoded request is returned. BodyTooLarge and the request's own
-   * errors come out as they are, ahead of any parse error, as when the body
-   * was read before being parsed.
+   * once the decoded request is returned. BodyTooLarge and the request's
+   * own errors come out as they are, ahead of any parse error, as when the
+   * body was read before being parsed.
    */
   private async read(req: IncomingMessage): Promise<Mm7HttpRequest> {
     const expected = declaredLength(req);
-    return decodeMm7Http(req.headers['content-type'] ?? '', bodyChunks(req, this.opts.maxBodyOctets), {}, expected !== undefined ? { expectedOctets: expected } : {});
+    const contentType = req.headers['content-type'] ?? '';
+    if (expected !== undefined && expected <= READ_WHOLE_OCTETS) return decodeMm7Http(contentType, await readBody(req, this.opts.maxBodyOctets));
+    return decodeMm7Http(contentType, bodyChunks(req, this.opts.maxBodyOctets), {}, expected !== undefined ? { expectedOctets: expected } : {});
   }
 
   private async dispatch(vasp: VaspAccount, request: Mm7HttpRequest, ctx: RequestContext): Promise<{ answer: Mm7Answer; headers?: Record<string, string> }> {
