@@ -86,6 +86,7 @@ const RANK: Record<RecipientState, number> = {
   cancelled: 9,
   unroutable: 9,
 };
+const STATES = Object.keys(RANK) as RecipientState[];
 const FINAL: ReadonlySet<RecipientState> = new Set(['rejected', 'expired', 'cancelled', 'unroutable']);
 /** Recipients in these states still wait for the message: expiry and cancel end them. */
 const LIVE_STATES = `('accepted', 'notified', 'deferred')`;
@@ -291,9 +292,14 @@ function prepareStatements(db: Database.Database) {
       'SELECT seq, content_type, content_id, content_location, data, pieces FROM parts WHERE message_id = ? ORDER BY seq',
     ),
     events: db.prepare<[string], EventRow>('SELECT at, address, type, detail FROM events WHERE message_id = ? ORDER BY id'),
-    setState: db.prepare<[string, number, string | null, string, string]>(
-      'UPDATE recipients SET state = ?, updated_at = ?, reason = coalesce(?, reason) WHERE message_id = ? AND address = ?',
-    ),
+    // One per target state, guarded by the states canTransition() lets move to it: a move is one statement, not a read and a write.
+    moveTo: Object.fromEntries(
+      STATES.map((to) => {
+        const from = STATES.filter((s) => canTransition(s, to)).map((s) => `'${s}'`);
+        const guard = from.length > 0 ? `state IN (${from.join(', ')})` : '0';
+        return [to, db.prepare<[number, string | null, string, string]>(`UPDATE recipients SET state = '${to}', updated_at = ?, reason = coalesce(?, reason) WHERE message_id = ? AND address = ? AND ${guard}`)];
+      }),
+    ) as Record<RecipientState, Database.Statement<[number, string | null, string, string]>>,
     cancelCheck: db.prepare<[string], { source: string; destroyed: number; destroyed_reason: string | null; delivered: number }>(
       `SELECT source, destroyed, destroyed_reason,
               EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.message_id AND r.state IN ('retrieved', 'acknowledged')) AS delivered
@@ -516,11 +522,9 @@ export class Db1 implements MessageStore {
   /** setState inside a write already running (write(), an outbox completion); false when nothing changed. */
   setStateNow(messageId: string, address: string, state: RecipientState, detail?: string): boolean {
     if (!Object.hasOwn(RANK, state)) throw new TypeError(`unknown recipient state ${String(state)}`);
-    const row = this.#s.recipientState.get(messageId, address);
-    if (!row || !canTransition(row.state, state)) return false;
     const now = this.#clock.now().getTime();
     // reason says why a recipient did not get the message: only final states set it.
-    this.#s.setState.run(state, now, FINAL.has(state) ? (detail ?? null) : null, messageId, address);
+    if (this.#s.moveTo[state].run(now, FINAL.has(state) ? (detail ?? null) : null, messageId, address).changes === 0) return false;
     this.#s.insertEvent.run(messageId, address, now, state, detail ?? null);
     return true;
   }
