@@ -159,7 +159,7 @@ export function retrieveConf(message: MessageHead, parts: StoredPart[], transact
  */
 export function retrieveConfSize(message: MessageHead, parts: readonly StoredPart[], transactionId: string): number {
   const EMPTY = Buffer.alloc(0);
-  const pdu = retrieveConf(message, parts.map((p) => ({ ...p, data: EMPTY })), transactionId);
+  const pdu = retrieveConf(message, parts.map((p) => Object.assign({}, p, { data: EMPTY })), transactionId);
   let size = encodeMms(pdu).length;
   if (Array.isArray(pdu.body)) {
     for (const p of parts) size += p.data.length + uintvarSize(p.data.length) - 1;

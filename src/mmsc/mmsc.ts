@@ -173,7 +173,7 @@ export class MmscService {
     const original = this.opts.store.getParts(message.messageId);
     let parts: StoredPart[];
     try {
-      parts = await this.transcoder.adapt(message, original, { ...terminal, recipient: recipient.address });
+      parts = await this.transcoder.adapt(message, original, Object.assign({}, terminal, { recipient: recipient.address }));
     } catch (e) {
       if (isRefusal(e)) return { kind: 'refused', message, retrieveStatus: e.retrieveStatus, text: e.message };
       throw e;
@@ -181,7 +181,7 @@ export class MmscService {
     // Enrichment comes after adaptation: its text part is not the terminal's content to adapt.
     const enriched = await this.opts.enrich?.({ message, address: recipient.address, original, parts });
     if (!enriched) return { kind: 'ok', pdu: retrieveConf(message, parts, token), message };
-    const head = { messageId: message.messageId, envelope: { ...message.envelope, contentType: enriched.contentType } };
+    const head = { messageId: message.messageId, envelope: Object.assign({}, message.envelope, { contentType: enriched.contentType }) };
     return { kind: 'ok', pdu: retrieveConf(head, enriched.parts, token), message };
   }
 

@@ -455,7 +455,8 @@ export class Db1 implements MessageStore {
     return this.#enqueue((): AcceptResult<T> => {
       const r: AcceptResult<T> = this.#accept(message, key);
       // Only for a new message: a duplicate's jobs were written with the first one.
-      return r.duplicate || !alsoNow ? r : { ...r, also: alsoNow({ messageId: r.messageId, tokens: r.tokens }) };
+      if (!r.duplicate && alsoNow) r.also = alsoNow({ messageId: r.messageId, tokens: r.tokens });
+      return r;
     });
   }
 
