@@ -137,7 +137,8 @@ export function retrieveConf(message: MessageHead, parts: StoredPart[], transact
     from: { text: toMmsAddress(e.from) },
     // A single part's own type: the transcoder may have changed it (PNG → JPEG, a charset).
     contentType: wspContentType(multipart ? e.contentType : (parts[0]?.contentType ?? e.contentType)),
-    body: multipartEntries(parts),
+    // A single part is the body itself: no multipart entries are built for it.
+    body: multipart ? multipartEntries(parts) : (parts[0]?.data ?? Buffer.alloc(0)),
   };
   if (e.to.length) pdu.to = e.to.map((a) => ({ text: toMmsAddress(a) }));
   if (e.cc.length) pdu.cc = e.cc.map((a) => ({ text: toMmsAddress(a) }));
@@ -146,7 +147,6 @@ export function retrieveConf(message: MessageHead, parts: StoredPart[], transact
   if (e.priority !== undefined) pdu.priority = e.priority;
   pdu.deliveryReport = e.deliveryReport;
   pdu.readReport = e.readReport;
-  if (!multipart) pdu.body = parts[0]?.data ?? Buffer.alloc(0);
   return pdu;
 }
 
