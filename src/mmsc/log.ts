@@ -33,7 +33,7 @@ export function startRequest(res: ServerResponse): RequestContext {
 /** Wraps a log callback so each event gets this request id, unless it has one. */
 export function withRequestId(log: LogFn | undefined, requestId: string): LogFn | undefined {
   if (!log) return undefined;
-  return (event) => log(event.requestId === undefined ? { ...event, requestId } : event);
+  return (event) => log(event.requestId === undefined ? Object.assign({}, event, { requestId }) : event);
 }
 
 type Level = 'error' | 'warn' | 'info';
@@ -61,12 +61,14 @@ export function createLogger(destination: pino.DestinationStream | number = 2): 
     },
     stream,
   );
+  // Built key by key: a rest-destructuring and an object that starts with a spread each cost
+  // microseconds on Node 20, and a busy node logs two lines per message.
   return (e) => {
-    const { event, messageId, requestId, ...rest } = e;
-    const name = typeof event === 'string' ? event : 'log';
-    const head: Record<string, unknown> = { event: name };
-    if (messageId !== undefined) head.messageId = messageId;
-    if (requestId !== undefined) head.requestId = requestId;
-    logger[levelOf(name)]({ ...head, ...rest });
+    const name = typeof e.event === 'string' ? e.event : 'log';
+    const line: Record<string, unknown> = { event: name };
+    if (e.messageId !== undefined) line.messageId = e.messageId;
+    if (e.requestId !== undefined) line.requestId = e.requestId;
+    for (const key in e) if (key !== 'event' && key !== 'messageId' && key !== 'requestId') line[key] = e[key];
+    logger[levelOf(name)](line);
   };
 }

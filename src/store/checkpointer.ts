@@ -207,7 +207,9 @@ export class Checkpointer {
  * A file database's WAL made durable off the event loop, as DB1 and DB2
  * have it: the group commit's fsync of the WAL in libuv's pool
  * (group-commit.ts walSync) and checkpoints in a Checkpointer thread, on its
- * own timer. Undefined for a database without a WAL file.
+ * own timer and right after the fsync of a group once wrote() reported
+ * `wakeAfterOctets` (DB1 reports its messages' content; DB2 reports
+ * nothing: timer only). Undefined for a database without a WAL file.
  * Call after the migrations (the WAL file must exist).
  */
 export interface DurableWal extends DeferredSync {
