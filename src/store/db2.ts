@@ -297,7 +297,7 @@ export class Db2 {
       this.#s = prepare(db);
       // Checkpoints in a thread of their own (checkpointer.ts), off the event loop, every 100 ms:
       // SQLite's automatic ones ran inside a COMMIT every 4 MiB (a copy and an fsync of the file, on
-      // the loop), and a round per group (DB1's way then) cost one fdatasync per group.
+      // the loop), and a round after every group (what DB1 once did) cost one fdatasync per group.
       wal = durableWal(db, { busyTimeoutMs: opts.busyTimeoutMs ?? 5000 });
       this.#wal = wal;
       this.#commits = new GroupCommit(db, opts.maxBatch ?? 500, 'Db2', wal && opts.wrapSync ? opts.wrapSync(wal) : wal);
