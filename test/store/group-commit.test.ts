@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Db1 } from '../../src/store/db1.js';
-import { durableWal } from '../../src/store/checkpointer.js';
+import { durableWal, type DurableWal, type DurableWalOptions } from '../../src/store/checkpointer.js';
 import { GroupCommit, walSync, type DeferredSync } from '../../src/store/group-commit.js';
 
 function tmpFile(t: Test, name = 'gc.sqlite'): string {
@@ -119,19 +119,25 @@ t.test('beforeBatch: the next batch waits for its promise, the event loop does n
   t.equal(await write, 1);
 });
 
-t.test('Checkpointer (durableWal): a WAL past its size is checkpointed whole before the next batch, which restarts it', async (t) => {
+/** A file database in WAL mode with one table, x (v BLOB), and its durableWal, closed at the end of `t`. */
+function walFile(t: Test, opts: DurableWalOptions): { path: string; db: Database.Database; wal: DurableWal } {
   const path = tmpFile(t);
   const db = new Database(path);
   t.teardown(() => db.close());
   db.pragma('journal_mode = WAL');
   db.exec('CREATE TABLE x (v BLOB NOT NULL)');
-  // DB1's wiring (durableWal): the WAL's fsync per group, the thread's rounds (20 ms apart here: each
-  // reports the WAL's size, which the gate goes by), its gate before each batch.
-  const wal = durableWal(db, { restartOctets: 256 * 1024, intervalMs: 20 })!;
+  const wal = durableWal(db, opts)!;
   t.teardown(() => {
     wal.closeThread();
     wal.closeFile();
   });
+  return { path, db, wal };
+}
+
+t.test('Checkpointer (durableWal): a WAL past its size is checkpointed whole before the next batch, which restarts it', async (t) => {
+  // DB1's wiring (durableWal): the WAL's fsync per group, the thread's rounds (20 ms apart here: each
+  // reports the WAL's size, which the gate goes by), its gate before each batch.
+  const { path, db, wal } = walFile(t, { restartOctets: 256 * 1024, intervalMs: 20 });
   t.equal(db.pragma('wal_autocheckpoint', { simple: true }), 0, 'the writer never checkpoints');
   let gates = 0;
   const gc = new GroupCommit(db, 100, 'Test', {
@@ -158,17 +164,8 @@ t.test('Checkpointer (durableWal): a WAL past its size is checkpointed whole bef
 });
 
 t.test('durableWal: a round right after the fsync of a group that brought enough content, else on the timer only', async (t) => {
-  const path = tmpFile(t);
-  const db = new Database(path);
-  t.teardown(() => db.close());
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE x (v BLOB NOT NULL)');
   // The timer alone would wait a minute: a checkpoint seen here was woken by wrote().
-  const wal = durableWal(db, { intervalMs: 60_000, wakeAfterOctets: 100_000 })!;
-  t.teardown(() => {
-    wal.closeThread();
-    wal.closeFile();
-  });
+  const { path, db, wal } = walFile(t, { intervalMs: 60_000, wakeAfterOctets: 100_000 });
   const gc = new GroupCommit(db, 100, 'Test', wal);
   const insert = db.prepare('INSERT INTO x (v) VALUES (?)');
   const row = Buffer.alloc(60_000, 1);
