@@ -15,6 +15,8 @@ export interface TerminalHints {
   profileUrl?: string;
   /** The recipient fetching it, so the transcoder can look up the subscriber's profile in DB1. */
   recipient?: string;
+  /** The retrieval request's id, for the transcoder's log lines. */
+  requestId?: string;
 }
 
 /** Content adaptation on retrieval (the transcoder issue fills it in); never touches the stored original. */

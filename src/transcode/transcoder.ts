@@ -63,6 +63,11 @@ const PART_HEADER_SLACK = 48;
 /** Rounds of shrinking when the assembled message still exceeds the limit. */
 const MAX_PASSES = 4;
 const EMPTY = Buffer.alloc(0);
+
+/** The retrieval's request id as a log field, when the front end gave one. */
+function requestOf(terminal: TerminalHints): { requestId?: string } {
+  return terminal.requestId === undefined ? {} : { requestId: terminal.requestId };
+}
 /** Content hashes remembered by message id (~150 octets each). */
 const HASH_MEMO_ENTRIES = 10_000;
 
@@ -90,12 +95,19 @@ export class TerminalTranscoder implements Transcoder {
     } catch (e) {
       if (e instanceof AdaptationRefusedError) throw e;
       // Bad media are handled part by part; reaching here is a bug, and the terminal still gets its message.
-      this.opts.log?.({ event: 'transcode-failed', messageId: message.messageId, profile: match.profile.name, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+      this.opts.log?.({
+        event: 'transcode-failed',
+        messageId: message.messageId,
+        ...requestOf(terminal),
+        profile: match.profile.name,
+        error: e instanceof Error ? (e.stack ?? e.message) : String(e),
+      });
       return parts;
     }
     this.opts.log?.({
       event: 'transcoded',
       messageId: message.messageId,
+      ...requestOf(terminal),
       profile: match.profile.name,
       matchedBy: match.by,
       size: report.size,

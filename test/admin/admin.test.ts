@@ -271,6 +271,15 @@ t.test('structured logs: an M-Send.req and the notification it brings carry its 
   const events = logged().filter((e) => e.messageId === id);
   t.match(events.find((e) => e.event === 'mm1-accepted'), { requestId: mm1RequestId, from: '+15550001111' });
   t.match(events.find((e) => e.event === 'notified'), { requestId: mm1RequestId, to: '+15550002222' });
+
+  // The retrieval: the transcoder's line carries the GET's request id.
+  const token = node.store.getMessage(id)!.recipients[0]!.token;
+  const got = await fetch(`${mm1Url}/m/${token}`);
+  t.equal(got.status, 200);
+  await got.arrayBuffer();
+  const getRequestId = got.headers.get('x-request-id');
+  t.ok(getRequestId && getRequestId !== mm1RequestId, 'the GET has a request id of its own');
+  t.match(logged().find((e) => e.event === 'transcoded' && e.messageId === id), { requestId: getRequestId });
 });
 
 t.test('createLogger writes one parseable line per event', async (t) => {

@@ -6,7 +6,7 @@ import type { MmsPdu, MRetrieveConf, MSendConf } from '../../../protocol/mms/mod
 import { expiryFor, partsFromMms } from '../../mmsc/convert.js';
 import type { RequestContext } from '../../mmsc/log.js';
 import type { Metrics } from '../../mmsc/metrics.js';
-import type { MmscService } from '../../mmsc/mmsc.js';
+import type { MmscService, TerminalHints } from '../../mmsc/mmsc.js';
 import type { NewRecipient, RecipientKind } from '../../mmsc/model.js';
 import { fromMmsAddress, normaliseNumber, recipientFor, type RoutingConfig } from '../../mmsc/routing.js';
 import { BodyTooLarge, readBody, send } from '../http-util.js';
@@ -188,10 +188,9 @@ export class Mm1Frontend extends Frontend {
     if (!m) return send(res, 404);
     const token = m[1]!;
     const profile = req.headers['x-wap-profile'] ?? req.headers['profile'];
-    const terminal = {
-      ...(req.headers['user-agent'] !== undefined ? { userAgent: req.headers['user-agent'] } : {}),
-      ...(typeof profile === 'string' ? { profileUrl: profile.replace(/^"|"$/g, '') } : {}),
-    };
+    const terminal: TerminalHints = { requestId: ctx.requestId };
+    if (req.headers['user-agent'] !== undefined) terminal.userAgent = req.headers['user-agent'];
+    if (typeof profile === 'string') terminal.profileUrl = profile.replace(/^"|"$/g, '');
     const r = await this.opts.mmsc.retrieve(token, terminal);
     if (r.kind === 'not-found') return send(res, 404);
     if (r.kind === 'expired') {
