@@ -30,6 +30,11 @@ export function startRequest(res: ServerResponse): RequestContext {
   return ctx;
 }
 
+/** A request id as a log field, none when there is none (a poll's job, a sweep): spread it into an event. */
+export function requestIdField(requestId: string | undefined): { requestId?: string } {
+  return requestId === undefined ? {} : { requestId };
+}
+
 /** Wraps a log callback so each event gets this request id, unless it has one. */
 export function withRequestId(log: LogFn | undefined, requestId: string): LogFn | undefined {
   if (!log) return undefined;

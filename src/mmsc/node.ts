@@ -22,6 +22,7 @@ import { Archiving } from './archiving.js';
 import { Enricher, withEnrichment } from './enrich.js';
 import { PlanRules } from './plans.js';
 import { SubscriptionSync } from './sync.js';
+import { requestIdField } from './log.js';
 import { Metrics } from './metrics.js';
 import { MmscService, type JobPlanner, type MmscServiceOptions, type PushPayload, type Transcoder } from './mmsc.js';
 import { systemClock, type Clock } from './model.js';
@@ -185,7 +186,7 @@ export class MmscNode {
             const p = job.payload as PushPayload;
             if (job.messageId && job.address && p.carries === 'm-notification-ind') {
               db.setStateNow(job.messageId, job.address, 'notified', 'push handed to the bearer');
-              log?.({ event: 'notified', messageId: job.messageId, ...(job.requestId !== undefined ? { requestId: job.requestId } : {}), to: job.address });
+              log?.({ event: 'notified', messageId: job.messageId, ...requestIdField(job.requestId), to: job.address });
             }
           },
           onFailed: (job, error) => {

@@ -9,6 +9,7 @@
  * on restart; receivers dedupe (DESIGN.md). Within one process a job never
  * runs twice at once (the in-flight set).
  */
+import { requestIdField } from '../mmsc/log.js';
 import type { Clock } from '../mmsc/model.js';
 import type { Outbox } from './outbox.js';
 import type { JobHandler, JobKind, JobOutcome, OutboxJob } from './types.js';
@@ -42,11 +43,6 @@ export interface OutboxWorkerOptions {
   maxIdleMs?: number;
   log?: (event: Record<string, unknown>) => void;
   random?: () => number;
-}
-
-/** A job's request id as a log field, when it has one. */
-function requestOf(job: OutboxJob): { requestId?: string } {
-  return job.requestId === undefined ? {} : { requestId: job.requestId };
 }
 
 /** Delay before attempt `attempts + 1`, after `attempts` failed ones. */
@@ -184,7 +180,7 @@ export class OutboxWorker {
       if (outcome.status === 'done') {
         const done = outcome;
         await outbox.complete(job.id, kind.onDone && (() => kind.onDone!(job, done)));
-        log?.({ event: 'job-done', ...requestOf(job), kind: job.kind, key: job.key, attempts: job.attempts + 1 });
+        log?.({ event: 'job-done', ...requestIdField(job.requestId), kind: job.kind, key: job.key, attempts: job.attempts + 1 });
         return;
       }
       const now = clock.now();
@@ -198,15 +194,15 @@ export class OutboxWorker {
       }
       if (failed) {
         await outbox.fail(job.id, error, kind.onFailed && (() => kind.onFailed!(job, error)));
-        log?.({ event: 'job-failed', ...requestOf(job), kind: job.kind, key: job.key, attempts, error });
+        log?.({ event: 'job-failed', ...requestIdField(job.requestId), kind: job.kind, key: job.key, attempts, error });
       } else {
         await outbox.retry(job.id, dueAt, error);
-        log?.({ event: 'job-retry', ...requestOf(job), kind: job.kind, key: job.key, attempts, error, dueAt: dueAt.toISOString() });
+        log?.({ event: 'job-retry', ...requestIdField(job.requestId), kind: job.kind, key: job.key, attempts, error, dueAt: dueAt.toISOString() });
         this.#schedule(dueAt.getTime() - now.getTime());
       }
     } catch (e) {
       // DB1 refused the bookkeeping (closed, disk full): the row is still pending and will run again.
-      log?.({ event: 'job-bookkeeping-failed', ...requestOf(job), kind: job.kind, key: job.key, error: String(e) });
+      log?.({ event: 'job-bookkeeping-failed', ...requestIdField(job.requestId), kind: job.kind, key: job.key, error: String(e) });
     }
   }
 

@@ -6,6 +6,7 @@
  * profile's size limit. The stored original is never touched: every result
  * is a new list of new parts.
  */
+import { requestIdField } from '../mmsc/log.js';
 import type { StoredMessage, StoredPart } from '../mmsc/model.js';
 import type { TerminalHints, Transcoder } from '../mmsc/mmsc.js';
 import { ProtocolError } from '../../protocol/errors.js';
@@ -63,11 +64,6 @@ const PART_HEADER_SLACK = 48;
 /** Rounds of shrinking when the assembled message still exceeds the limit. */
 const MAX_PASSES = 4;
 const EMPTY = Buffer.alloc(0);
-
-/** The retrieval's request id as a log field, when the front end gave one. */
-function requestOf(terminal: TerminalHints): { requestId?: string } {
-  return terminal.requestId === undefined ? {} : { requestId: terminal.requestId };
-}
 /** Content hashes remembered by message id (~150 octets each). */
 const HASH_MEMO_ENTRIES = 10_000;
 
@@ -98,7 +94,7 @@ export class TerminalTranscoder implements Transcoder {
       this.opts.log?.({
         event: 'transcode-failed',
         messageId: message.messageId,
-        ...requestOf(terminal),
+        ...requestIdField(terminal.requestId),
         profile: match.profile.name,
         error: e instanceof Error ? (e.stack ?? e.message) : String(e),
       });
@@ -107,7 +103,7 @@ export class TerminalTranscoder implements Transcoder {
     this.opts.log?.({
       event: 'transcoded',
       messageId: message.messageId,
-      ...requestOf(terminal),
+      ...requestIdField(terminal.requestId),
       profile: match.profile.name,
       matchedBy: match.by,
       size: report.size,
