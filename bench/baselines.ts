@@ -8,12 +8,7 @@
  * - bare split + base64: the same, then one leaf's 76-column base64 decoded
  *   with Buffer#write in 48 KiB slices: the floor for a parser that hands
  *   out decoded octets.
- * - mailsplit alone: the library splitter the MM7 binding is built on,
- *   events counted and dropped.
  */
-import { Splitter } from '@zone-eu/mailsplit';
-import type { SplitterChunk } from '@zone-eu/mailsplit';
-import type { EventEmitter } from 'node:events';
 
 export interface Slice {
   headers: Buffer;
@@ -85,20 +80,4 @@ export function withBinaryLeaves(body: Buffer, boundary: string): Buffer {
   }
   pieces.push(body.subarray(done));
   return Buffer.concat(pieces);
-}
-
-/** mailsplit's Splitter alone over a body: the library share of a parse. */
-export function mailsplitOnly(contentType: string, body: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const splitter = new Splitter({ ignoreEmbedded: true });
-    let n = 0;
-    splitter.on('data', (chunk: SplitterChunk) => {
-      n += chunk.type === 'node' ? 1 : chunk.value.length;
-    });
-    const events = splitter as unknown as EventEmitter;
-    events.once('error', reject);
-    events.once('end', () => resolve(n));
-    splitter.write(Buffer.from(`Content-Type: ${contentType}\r\n\r\n`));
-    splitter.end(body);
-  });
 }

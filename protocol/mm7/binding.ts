@@ -8,9 +8,10 @@
  * within its first FAST_PATH_OCTETS) is split by multipart.ts, a
  * hand-written indexOf splitter (measured several times faster than
  * mailsplit on MM7 bodies, see there); a longer body still arriving goes
- * through mailparser's splitter (@zone-eu/mailsplit) as it comes, never
- * held whole, a base64 part decoded as its text comes (base64.ts). Both
- * decode with libmime, libqp and libbase64 and give the same answers.
+ * through its streaming twin (multipart-stream.ts) as it comes, never held
+ * whole, a base64 part decoded as its text comes (base64.ts). Both share
+ * the delimiter test, header reading and final checks, decode with libmime,
+ * libqp and libbase64, and give the same answers.
  * Building uses mime-write.ts, a writer of the multipart/related body into
  * one buffer (nodemailer's MimeNode was a tenth of server 1's CPU per
  * archive forward). Pure: no I/O of its own, no config, no clock. Output
@@ -32,15 +33,12 @@
  * - Content-Transfer-Encoding is consumed (bodies are decoded), so it is not
  *   kept in `headers`; the builder chooses it again.
  */
-import { Splitter } from '@zone-eu/mailsplit';
-import type { MimeNode as SplitNode, SplitterChunk } from '@zone-eu/mailsplit';
-import type { EventEmitter } from 'node:events';
 import { TextDecoder } from 'node:util';
 import { ProtocolError } from '../errors.js';
-import { Base64Decoder } from './base64.js';
 import { BodySource, type HttpBody } from './body-source.js';
 import type { MimeEntity } from './mime-types.js';
-import { decodeTransfer, entityFromHeaders, parseContentType, splitMultipart, stripAngles } from './multipart.js';
+import { parseContentType, splitMultipart, stripAngles } from './multipart.js';
+import { MultipartStream } from './multipart-stream.js';
 import { BOUNDARY, writeRelatedPieces } from './mime-write.js';
 
 export type { HttpBody } from './body-source.js';
@@ -101,8 +99,6 @@ export const DEFAULT_LIMITS: Readonly<BindingLimits> = Object.freeze({
 const SOAP_TYPES: ReadonlySet<string> = new Set(['text/xml', 'application/soap+xml', 'application/xml']);
 /** The largest header block of one part (a Content-Type with long RFC 2231 names fits many times). */
 const MAX_HEAD_OCTETS = 64 * 1024;
-/** The body is fed to the splitter in slices, so an abort leaves at most one slice to scan. */
-const WRITE_SLICE = 64 * 1024;
 /**
  * A body still arriving that ends within this many octets is read whole and
  * split in memory (fast); a longer one is split as it arrives (bounded memory).
@@ -169,7 +165,7 @@ async function parseBody(contentType: string, source: BodySource, lim: BindingLi
   }
   const boundary = (type.params.boundary ?? '').trimEnd();
   if (!boundary) throw new ProtocolError('BAD_VALUE', 'Content-Type', `${type.mediaType} without a boundary parameter`);
-  // mailsplit ignores a boundary that is not ASCII (RFC 2046 bchars are), as Python does
+  // a boundary that is not ASCII is refused (RFC 2046 bchars are; mailsplit and Python ignore one)
   if (Buffer.byteLength(boundary) !== boundary.length) throw new ProtocolError('BAD_VALUE', 'Content-Type', `boundary "${boundary}" is not ASCII`);
 
   const parts = await splitInMemoryOrStreaming(type.mediaType, source, boundary, lim, expected, inMemoryUpTo);
@@ -212,8 +208,8 @@ export function findContent(msg: Mm7HttpMessage, href: string): MimeEntity | und
 
 /**
  * A body in memory, or one that arrives whole within `inMemoryUpTo`, is
- * split in memory (multipart.ts); a longer one arriving goes to mailsplit
- * as it comes, the octets read so far first.
+ * split in memory (multipart.ts); a longer one arriving is split as it
+ * comes (multipart-stream.ts), the octets read so far first.
  */
 async function splitInMemoryOrStreaming(
   mediaType: string,
@@ -244,273 +240,29 @@ async function splitInMemoryOrStreaming(
   return splitParts(mediaType, source, boundary, lim, expected, read);
 }
 
-interface Pending {
-  entity: MimeEntity;
-  /** A multipart's nesting level (the HTTP body is 1); a leaf's is its parent's. */
-  level: number;
-  encoding: string;
-  /** A base64 leaf's body, decoded as it arrives. */
-  decoder?: Base64Decoder;
-  /** Any other leaf's body: the slices the splitter cut (views of the HTTP body). */
-  chunks: Buffer[];
-  octets: number;
-  node: SplitNode;
-}
-
 /**
- * Splits a multipart HTTP body into its top-level entities, children parsed
- * recursively, leaf bodies decoded. The splitter is told the HTTP
- * Content-Type as the header of a synthetic root, then fed the body as it
- * is read, waiting for the splitter when it has enough to do (so a body
- * still arriving waits in the socket, not here). `expected`: the body's
- * length if known, else 0.
+ * Splits a multipart HTTP body as it is read (multipart-stream.ts), the
+ * chunks read ahead first; each chunk is split before the next is asked
+ * for, so a body still arriving waits in the socket, not here. `expected`:
+ * the body's length if known, else 0.
  */
-function splitParts(mediaType: string, source: BodySource, boundary: string, lim: BindingLimits, expected: number, prefetched: Buffer[] = []): Promise<MimeEntity[]> {
-  return new Promise((resolve, reject) => {
-    const splitter = new Splitter({ ignoreEmbedded: true, maxChildNodes: Math.max(1, lim.maxParts + 1), maxHeadSize: MAX_HEAD_OCTETS });
-    const pending = new Map<SplitNode, Pending>();
-    const multiparts: Pending[] = [];
-    const leaves: Pending[] = [];
-    let top: Pending | undefined;
-    let last: Pending | undefined;
-    let count = 0;
-    let settled = false;
-    /** Octets of the body the splitter handed out so far: what is left of it is at most `expected` minus these. */
-    let emitted = 0;
-    const closing = new ClosingDelimiterScan(boundary);
-    let lastOctet = -1;
-
-    const fail = (err: unknown): void => {
-      if (settled) return;
-      settled = true;
-      splitter.destroy();
-      reject(asProtocolError(err));
-    };
-
-    const onNode = (node: SplitNode): void => {
-      const entity = entityOf(node);
-      if (node.root) {
-        top = { entity, level: 1, encoding: '', chunks: [], octets: 0, node };
-        pending.set(node, top);
-        return;
-      }
-      const parent = node.parentNode ? pending.get(node.parentNode) : undefined;
-      if (!parent?.entity.parts) {
-        // a boundary parameter on a type that is not multipart/* still makes the splitter cut parts
-        throw new ProtocolError('BAD_VALUE', 'Content-Type', `a part inside ${parent?.entity.mediaType ?? 'an unknown entity'}, which is not a multipart`);
-      }
-      if (++count > lim.maxParts) throw new ProtocolError('BAD_LENGTH', 'multipart', `more than ${lim.maxParts} parts`);
-      const level = parent.level + (entity.parts ? 1 : 0);
-      if (entity.parts) {
-        if (level > lim.maxDepth) throw new ProtocolError('BAD_VALUE', 'multipart', `multiparts nested more than ${lim.maxDepth} levels deep`);
-        if (!node._boundary) throw new ProtocolError('BAD_VALUE', 'Content-Type', `${entity.mediaType} without a usable boundary parameter`);
-      }
-      parent.entity.parts.push(entity);
-      const p: Pending = { entity, level, encoding: node.encoding || '', chunks: [], octets: 0, node };
-      if (!entity.parts && p.encoding === 'base64') p.decoder = new Base64Decoder(Math.max(0, expected - emitted));
-      pending.set(node, p);
-      (entity.parts ? multiparts : leaves).push(p);
-      last = p;
-    };
-
-    splitter.on('data', (chunk: SplitterChunk) => {
-      if (settled) return;
-      try {
-        if (chunk.type === 'node') {
-          onNode(chunk);
-        } else {
-          emitted += chunk.value.length;
-          if (chunk.type !== 'body') return;
-          const p = pending.get(chunk.node);
-          if (p && !p.entity.parts) {
-            if (p.decoder) p.decoder.push(chunk.value);
-            else p.chunks.push(chunk.value);
-            p.octets += chunk.value.length;
-          }
-        }
-      } catch (e) {
-        fail(e);
-      }
-    });
-    // mailsplit's typings overload on() for 'data' only, hiding the events it inherits from Transform
-    const stream = splitter as unknown as EventEmitter;
-    stream.on('error', fail);
-    stream.once('end', () => {
-      if (settled) return;
-      try {
-        const parts = top?.entity.parts ?? [];
-        if (parts.length === 0) {
-          throw new ProtocolError('BAD_VALUE', mediaType, `no part: no line is the delimiter "--${boundary}"`);
-        }
-        // base64 never fails to decode; checkComplete counts the last part's characters
-        for (const p of leaves) if (p.decoder) p.entity.body = p.decoder.end();
-        if (!closing.found) checkComplete(mediaType, source.total, lastOctet, last);
-        for (const p of multiparts) {
-          if (p.entity.parts!.length === 0) {
-            throw new ProtocolError('BAD_VALUE', p.entity.mediaType, `no part: no line is the delimiter "--${p.entity.params.boundary ?? ''}"`);
-          }
-        }
-        for (const p of leaves) {
-          if (p.decoder) continue;
-          p.entity.body = decodeTransfer(p.chunks.length === 1 ? p.chunks[0]! : Buffer.concat(p.chunks, p.octets), p.encoding);
-          // the slices are views of the HTTP body: let it go as soon as the caller does
-          p.chunks = [];
-        }
-        settled = true;
-        resolve(parts);
-      } catch (e) {
-        fail(e);
-      }
-    });
-
-    /** The next chunk of the body, scanned on its way to the splitter; no promise for a body in memory. */
-    const scan = (chunk: Buffer | undefined): Buffer | undefined => {
-      if (chunk) {
-        if (source.total > lim.maxBodyOctets) throw tooLong(source.total, lim);
-        closing.push(chunk);
-        lastOctet = chunk[chunk.length - 1]!;
-      }
-      return chunk;
-    };
-    let ahead = 0;
-    const take = (): Buffer | undefined | Promise<Buffer | undefined> => {
-      if (ahead < prefetched.length) {
-        const early = prefetched[ahead]!;
-        // the read-ahead is let go of as it is fed
-        prefetched[ahead++] = EMPTY;
-        return scan(early);
-      }
-      const chunk = source.take();
-      return chunk instanceof Promise ? chunk.then(scan) : scan(chunk);
-    };
-    /** Until the splitter wants more or is gone. */
-    const drained = (): Promise<void> =>
-      new Promise((go) => {
-        const done = (): void => {
-          stream.off('drain', done);
-          stream.off('close', done);
-          go();
-        };
-        stream.on('drain', done);
-        stream.on('close', done);
-      });
-    /** Writes in slices, so an abort leaves at most one slice to scan; false once the split failed. */
-    const write = async (chunk: Buffer): Promise<boolean> => {
-      for (let p = 0; p < chunk.length; p += WRITE_SLICE) {
-        if (settled) return false;
-        if (!splitter.write(p === 0 && chunk.length <= WRITE_SLICE ? chunk : chunk.subarray(p, p + WRITE_SLICE))) await drained();
-      }
-      return !settled;
-    };
-    const feed = async (): Promise<void> => {
-      const head = Buffer.from(`Content-Type: ${mediaTypeLine(mediaType, boundary)}\r\n\r\n`, 'utf8');
-      const first: Buffer[] = [];
-      let firstOctets = 0;
-      let chunk: Buffer | undefined;
-      while (firstOctets <= WRITE_SLICE) {
-        const next = take();
-        chunk = next instanceof Promise ? await next : next;
-        if (chunk === undefined) break;
-        first.push(chunk);
-        firstOctets += chunk.length;
-      }
-      if (settled) return;
-      if (chunk === undefined) {
-        // the splitter takes an event-loop turn per write; for a small body one copy costs less than a turn
-        splitter.end(Buffer.concat([head, ...first], head.length + firstOctets));
-        return;
-      }
-      if (!(await write(head))) return;
-      for (const c of first) if (!(await write(c))) return;
-      first.length = 0;
-      for (;;) {
-        const next = take();
-        chunk = next instanceof Promise ? await next : next;
-        if (chunk === undefined || !(await write(chunk))) break;
-      }
-      if (chunk === undefined && !settled) splitter.end();
-    };
-    feed().catch(fail);
-  });
-}
-
-/** The synthetic root header: only what the splitter needs, so nothing of the HTTP header can fold into a body line. */
-function mediaTypeLine(mediaType: string, boundary: string): string {
-  return `${mediaType}; boundary="${boundary.replace(/[\\"]/g, '\\$&').replace(/[\r\n]/g, '')}"`;
-}
-
-/** One entity from a splitter node's headers; leaves get their body later, multiparts their parts as they arrive. */
-function entityOf(node: SplitNode): MimeEntity {
-  const headers = node.headers;
-  if (!headers) throw new ProtocolError('BAD_VALUE', 'MIME header', 'a part without a header block');
-  return entityFromHeaders(headers.getList(), Boolean(node.multipart)).entity;
+async function splitParts(mediaType: string, source: BodySource, boundary: string, lim: BindingLimits, expected: number, prefetched: Buffer[]): Promise<MimeEntity[]> {
+  const splitter = new MultipartStream(mediaType, boundary, { maxParts: lim.maxParts, maxDepth: lim.maxDepth, maxHeadOctets: MAX_HEAD_OCTETS }, expected);
+  for (let i = 0; i < prefetched.length; i++) {
+    splitter.push(prefetched[i]!);
+    // the read-ahead is let go of as it is split
+    prefetched[i] = EMPTY;
+  }
+  for (;;) {
+    let chunk = source.take();
+    if (chunk instanceof Promise) chunk = await chunk;
+    if (chunk === undefined) return splitter.end();
+    if (source.total > lim.maxBodyOctets) throw tooLong(source.total, lim);
+    splitter.push(chunk);
+  }
 }
 
 const EMPTY = Buffer.alloc(0);
-
-/**
- * Whether a `--boundary--` line closes the body (RFC 2046 §5.1.1: at a line
- * start, optional blanks after), found chunk by chunk as the body is read:
- * in each chunk, and across the seam with the octets read before it.
- */
-class ClosingDelimiterScan {
-  found = false;
-  readonly #needle: Buffer;
-  /** The last octets read, as many as the needle has at most (a copy). */
-  #recent = Buffer.alloc(0);
-  /** The octet before #recent; -1 while #recent starts the body. */
-  #before = -1;
-
-  constructor(boundary: string) {
-    this.#needle = Buffer.from(`--${boundary}--`, 'latin1');
-  }
-
-  push(chunk: Buffer): void {
-    if (this.found || chunk.length === 0) return;
-    const needle = this.#needle;
-    const n = needle.length;
-    const recent = this.#recent;
-    const atLineStart = (previous: number | undefined): boolean => previous === -1 || previous === 0x0a;
-    if (recent.length > 0) {
-      // one that starts in what was read before and ends in this chunk
-      const seam = Buffer.concat([recent, chunk.subarray(0, n - 1)]);
-      for (let k = Math.max(0, recent.length - n + 1); k < recent.length && k + n <= seam.length; k++) {
-        if (seam.compare(needle, 0, n, k, k + n) === 0 && atLineStart(k > 0 ? seam[k - 1] : this.#before)) {
-          this.found = true;
-          return;
-        }
-      }
-    }
-    for (let at = chunk.indexOf(needle); at >= 0; at = chunk.indexOf(needle, at + 1)) {
-      if (atLineStart(at > 0 ? chunk[at - 1] : recent.length > 0 ? recent[recent.length - 1] : this.#before)) {
-        this.found = true;
-        return;
-      }
-    }
-    const joined = chunk.length >= n ? chunk : Buffer.concat([recent, chunk]);
-    if (joined.length > n) this.#before = joined[joined.length - n - 1]!;
-    else if (joined === chunk && recent.length > 0) this.#before = recent[recent.length - 1]!;
-    this.#recent = Buffer.from(joined.subarray(Math.max(0, joined.length - n)));
-  }
-}
-
-/**
- * A body without its closing delimiter is accepted only if nothing shows it
- * was cut: it ends at a line end, the last part's header block ended, and a
- * base64 last part holds whole quanta.
- */
-function checkComplete(mediaType: string, octets: number, lastOctet: number, last: Pending | undefined): void {
-  const cut = (detail: string): never => {
-    throw new ProtocolError('TRUNCATED', mediaType, `no closing delimiter and ${detail}`, octets);
-  };
-  if (octets === 0 || lastOctet !== 0x0a) cut('the body ends inside a line');
-  if (!last) return;
-  const head = last.node.headers ? last.node.headers.headers : false;
-  const headText = typeof head === 'string' ? head : head ? head.toString('latin1') : '';
-  if (!/(^|\n)\r?\n$/.test(headText)) cut(`the header block of the last part (${last.entity.mediaType}) never ended`);
-  // the base64 alphabet and '=' (a decoder counts them as it goes)
-  if (last.decoder && last.decoder.keptOctets % 4 !== 0) cut('the base64 of the last part stops inside a quantum');
-}
 
 function findRoot(mediaType: string, parts: MimeEntity[], start: string | undefined): number {
   if (start !== undefined && stripAngles(start) !== '') {
@@ -581,19 +333,6 @@ function decodeText(octets: Buffer, charset: string | undefined, field: string):
   } catch {
     throw new ProtocolError('BAD_VALUE', field, `octets that are not ${label}`);
   }
-}
-
-/** Library errors become ProtocolErrors; mailsplit's limits carry code EMAXLEN. */
-function asProtocolError(err: unknown): ProtocolError {
-  if (err instanceof ProtocolError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  const code = err instanceof Error && 'code' in err ? (err as { code?: unknown }).code : undefined;
-  if (code === 'EMAXLEN') {
-    return /child nodes/i.test(message)
-      ? new ProtocolError('BAD_LENGTH', 'multipart', `more parts than the limit (${message})`)
-      : new ProtocolError('BAD_LENGTH', 'MIME header', message);
-  }
-  return new ProtocolError('BAD_VALUE', 'multipart', message);
 }
 
 // --------------------------------------------------------------- building

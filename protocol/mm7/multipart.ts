@@ -15,11 +15,14 @@
  * loop every 16 KiB and re-slices each line; an MM7 body is in memory and
  * small. With this splitter the same bench shows the binding at ~1.4x the
  * bare split plus base64 decoding (the floor for decoded parts) and ~8x
- * faster on the DeliverReq. The streaming path (a body still arriving past
- * 512 KiB) stays on mailsplit.
+ * faster on the DeliverReq. A body still arriving past 512 KiB goes to its
+ * streaming twin, multipart-stream.ts, which shares the delimiter test,
+ * the header reading and the final checks below.
  *
- * The parts are those mailsplit finds (the binding's tests hold both to the
- * same answers): delimiter lines of the multipart being read, or of any
+ * The parts are those mailsplit (mailparser's splitter) finds: it was the
+ * streaming path until multipart-stream.ts replaced it, and the tests held
+ * the two to the same answers on the cases multipart.test.ts keeps; they
+ * now hold the streaming twin to them (multipart-stream.test.ts): delimiter lines of the multipart being read, or of any
  * multipart around it (which closes the inner ones), at a line start, after
  * an optional lone CR, with blanks and CRs before the line end allowed; a
  * closing delimiter before the first part is preamble; after a multipart's
@@ -54,13 +57,15 @@ export interface HeaderLine {
 }
 
 /** A header line's floor against maxHeadOctets: 1 MiB of headers is then at most 16k lines of bookkeeping. */
-const HEADER_LINE_MIN_COST = 64;
+export const HEADER_LINE_MIN_COST = 64;
 /** Blanks a delimiter line may carry after the boundary (RFC 2046 allows them; the line must still fit a header line). */
 const DELIMITER_SUFFIX_MAX = 2 + 2 + 998 + 2;
 
 const LF = 0x0a;
 const CR = 0x0d;
 const DASH = 0x2d;
+const SP = 0x20;
+const TAB = 0x09;
 
 // ------------------------------------------------------------ header fields
 
@@ -192,7 +197,7 @@ export function entityFromHeaders(lines: readonly HeaderLine[], multipart: boole
 }
 
 /** Whether a media type is a multipart with a subtype (what mailsplit splits). */
-function isMultipart(mediaType: string): boolean {
+export function isMultipart(mediaType: string): boolean {
   return mediaType.startsWith('multipart/') && mediaType.length > 'multipart/'.length;
 }
 
@@ -310,22 +315,8 @@ function keptOctets(text: Buffer): number {
 
 // ------------------------------------------------------------ splitting
 
-interface Node {
-  entity: MimeEntity;
-  /** A multipart's nesting level (the HTTP body is 1); a leaf's is its parent's. */
-  level: number;
-  parent: Node | undefined;
-  /** `--boundary`, when the node has a usable boundary parameter (a leaf may have one too). */
-  delimiter: Buffer | undefined;
-  encoding: string;
-  bodyStart: number;
-  bodyEnd: number;
-  /** The header block ended with its blank line. */
-  headEnded: boolean;
-}
-
 /** A delimiter line found in the body. */
-interface Delimiter {
+export interface Delimiter {
   /** Start of the line (a lone CR before the `--` included). */
   at: number;
   /** Just after the line's end. */
@@ -333,12 +324,60 @@ interface Delimiter {
   closing: boolean;
 }
 
+/** delimiterLine's answer for a line that the octets so far cannot decide (more of the body is still to come). */
+export const MORE = 'more';
+
 /**
- * Finds delimiter lines of one boundary, forward only: the search resumes
- * where the last one stopped, so each boundary's octets are scanned once
- * however many parts ask.
+ * Whether the `--boundary` (`needleLength` octets) at `dash` in `buf`
+ * starts a delimiter line (RFC 2046 §5.1.1, as mailsplit reads it): at a
+ * line start, or after a lone CR at one; `--` after it for a closing one;
+ * then blanks, a run of CRs and the LF, the line no longer than a header
+ * line. `before1`/`before2`: the octets just before `buf` (LF, LF at the
+ * body's start). `atEnd`: `buf` ends the body; when it does not, a line
+ * that runs off its end is MORE.
  */
-class DelimiterScan {
+export function delimiterLine(buf: Buffer, dash: number, needleLength: number, atEnd: boolean, before1 = LF, before2 = LF): Delimiter | typeof MORE | undefined {
+  let start = dash;
+  const previous = dash > 0 ? buf[dash - 1] : before1;
+  if (previous !== LF) {
+    // a lone CR may stand before the delimiter at a line start
+    if (previous !== CR || (dash > 1 ? buf[dash - 2] : dash === 1 ? before1 : before2) !== LF) return undefined;
+    start = dash - 1;
+  }
+  const length = buf.length;
+  const longest = needleLength - 2 + DELIMITER_SUFFIX_MAX;
+  let i = dash + needleLength;
+  let closing = false;
+  if (i >= length && !atEnd) return MORE;
+  if (buf[i] === DASH) {
+    if (i + 1 >= length && !atEnd) return MORE;
+    if (buf[i + 1] !== DASH) return undefined;
+    closing = true;
+    i += 2;
+  }
+  while (i < length && (buf[i] === SP || buf[i] === TAB)) i++;
+  if (i === length) {
+    if (!atEnd) return i - dash > longest ? undefined : MORE;
+    return closing && i - dash <= longest ? { at: start, next: i, closing } : undefined;
+  }
+  while (i < length && buf[i] === CR) i++;
+  if (i < length) {
+    if (buf[i] !== LF) return undefined;
+    i++;
+  } else if (!atEnd) {
+    return i - dash > longest ? undefined : MORE;
+  }
+  if (i - dash > longest) return undefined;
+  return { at: start, next: i, closing };
+}
+
+/**
+ * Finds delimiter lines of one boundary in one buffer, forward only: the
+ * search resumes where the last one stopped, so each boundary's octets are
+ * scanned once however many parts ask. A line that runs off the end of a
+ * buffer that is not the body's end (MORE) is not found.
+ */
+export class DelimiterScan {
   #found: Delimiter | undefined;
   #searchedTo = 0;
   #done = false;
@@ -346,6 +385,9 @@ class DelimiterScan {
   constructor(
     private readonly body: Buffer,
     private readonly needle: Buffer,
+    private readonly atEnd = true,
+    private readonly before1 = LF,
+    private readonly before2 = LF,
   ) {}
 
   /** The first delimiter line starting at or after `from`. */
@@ -355,8 +397,8 @@ class DelimiterScan {
     const { body, needle } = this;
     let at = body.indexOf(needle, from);
     while (at >= 0) {
-      const d = this.#check(at, from);
-      if (d) {
+      const d = delimiterLine(body, at, needle.length, this.atEnd, this.before1, this.before2);
+      if (d !== undefined && d !== MORE && d.at >= from) {
         this.#found = d;
         this.#searchedTo = d.at;
         return d;
@@ -368,34 +410,90 @@ class DelimiterScan {
     this.#searchedTo = from;
     return undefined;
   }
+}
 
-  /** A delimiter line whose `--` is at `dash`, if it is one (RFC 2046 §5.1.1, as mailsplit reads it). */
-  #check(dash: number, from: number): Delimiter | undefined {
-    const body = this.body;
-    let start = dash;
-    if (dash > 0 && body[dash - 1] !== LF) {
-      // a lone CR may stand before the delimiter at a line start
-      if (body[dash - 1] !== CR || (dash > 1 && body[dash - 2] !== LF)) return undefined;
-      start = dash - 1;
-    }
-    if (start < from) return undefined;
-    let i = dash + this.needle.length;
-    let closing = false;
-    if (body[i] === DASH) {
-      if (body[i + 1] !== DASH) return undefined;
-      closing = true;
-      i += 2;
-    }
-    while (i < body.length && (body[i] === 0x20 || body[i] === 0x09)) i++;
-    if (i === body.length) return closing && i - dash <= this.needle.length - 2 + DELIMITER_SUFFIX_MAX ? { at: start, next: i, closing } : undefined;
-    while (i < body.length && body[i] === CR) i++;
-    if (i < body.length) {
-      if (body[i] !== LF) return undefined;
-      i++;
-    }
-    if (i - dash > this.needle.length - 2 + DELIMITER_SUFFIX_MAX) return undefined;
-    return { at: start, next: i, closing };
+/** What a part's header block says it is, checked against the limits. */
+export interface PartHead {
+  entity: MimeEntity;
+  encoding: string;
+  /** Its nesting level: a multipart one below its parent's, a leaf its parent's. */
+  level: number;
+  /** `--boundary`, when the part has a usable boundary parameter (a leaf may have one too). */
+  delimiter: Buffer | undefined;
+}
+
+/** Counts one more part under `parent`: refused inside a leaf, or past maxParts. */
+export function admitPart(parent: MimeEntity, count: number, lim: SplitLimits): MimeEntity[] {
+  // a boundary parameter on a type that is not multipart/* still cuts parts (as in mailsplit): refused
+  if (!parent.parts) throw new ProtocolError('BAD_VALUE', 'Content-Type', `a part inside ${parent.mediaType}, which is not a multipart`);
+  if (count > lim.maxParts) throw new ProtocolError('BAD_LENGTH', 'multipart', `more than ${lim.maxParts} parts`);
+  return parent.parts;
+}
+
+/** The part a raw header block (latin1) describes, one level under `parentLevel`. */
+export function describePart(raw: string, parentLevel: number, lim: SplitLimits): PartHead {
+  const { entity, encoding } = entityFromHeaders(headerLines(raw), false);
+  const multipart = isMultipart(entity.mediaType);
+  if (multipart) entity.parts = [];
+  const level = parentLevel + (multipart ? 1 : 0);
+  const bparam = (entity.params.boundary ?? '').trimEnd();
+  const usable = bparam !== '' && Buffer.byteLength(bparam) === bparam.length;
+  if (multipart) {
+    if (level > lim.maxDepth) throw new ProtocolError('BAD_VALUE', 'multipart', `multiparts nested more than ${lim.maxDepth} levels deep`);
+    if (!usable) throw new ProtocolError('BAD_VALUE', 'Content-Type', `${entity.mediaType} without a usable boundary parameter`);
   }
+  return { entity, encoding, level, delimiter: usable ? delimiterOf(bparam) : undefined };
+}
+
+export function delimiterOf(boundary: string): Buffer {
+  return Buffer.from(`--${boundary}`, 'latin1');
+}
+
+/** A header line's cost against maxHeadOctets: its octets, at least HEADER_LINE_MIN_COST unless it is the blank line. */
+export function headerLineCost(octets: number, blank: boolean): number {
+  return blank ? octets : Math.max(octets, HEADER_LINE_MIN_COST);
+}
+
+export function headerTooLong(lim: SplitLimits): ProtocolError {
+  return new ProtocolError('BAD_LENGTH', 'MIME header', `a part's header block is over ${lim.maxHeadOctets} octets`);
+}
+
+/** A multipart or leaf in a split, as far as the delimiters in scope go. */
+export interface Scoped<N> {
+  /** `--boundary`, when it has a usable boundary parameter. */
+  delimiter: Buffer | undefined;
+  parent: N | undefined;
+}
+
+/**
+ * The nearest delimiter line from `from` for `node`: its own boundary
+ * first on a tie (when `own`: not past its close), then its ancestors',
+ * nearest first. `scanOf` keeps one scan per boundary.
+ */
+export function nearestDelimiter<N extends Scoped<N>>(node: N, own: boolean, from: number, scanOf: (needle: Buffer) => DelimiterScan): { d: Delimiter; owner: N } | undefined {
+  let best: { d: Delimiter; owner: N } | undefined;
+  for (let n: N | undefined = own ? node : node.parent; n; n = n.parent) {
+    if (!n.delimiter) continue;
+    const d = scanOf(n.delimiter).from(from);
+    if (d && (!best || d.at < best.d.at)) best = { d, owner: n };
+  }
+  return best;
+}
+
+/** Where a leaf ends before the delimiter line at `at`: the line end before it (LF, then a CR) belongs to the delimiter, but not below `floor`. */
+export function leafEnd(buf: Buffer, at: number, floor: number): number {
+  let end = at;
+  if (end > floor && buf[end - 1] === LF) end--;
+  if (end > floor && buf[end - 1] === CR) end--;
+  return end;
+}
+
+interface Node extends PartHead {
+  parent: Node | undefined;
+  bodyStart: number;
+  bodyEnd: number;
+  /** The header block ended with its blank line. */
+  headEnded: boolean;
 }
 
 /**
@@ -407,7 +505,6 @@ class DelimiterScan {
  */
 export function splitMultipart(mediaType: string, boundary: string, body: Buffer, lim: SplitLimits): MimeEntity[] {
   const scans = new Map<string, DelimiterScan>();
-  const delimiterOf = (b: string): Buffer => Buffer.from(`--${b}`, 'latin1');
   const scanOf = (needle: Buffer): DelimiterScan => {
     const key = needle.toString('latin1');
     let s = scans.get(key);
@@ -429,30 +526,17 @@ export function splitMultipart(mediaType: string, boundary: string, body: Buffer
   const multiparts: Node[] = [];
   let last: Node | undefined;
   let count = 0;
-  let rootClosedAtLineStart = false;
+  let rootClosed = false;
 
   let cur = root;
   let inEpilogue = false;
   let pos = 0;
 
-  /** The next delimiter line for `node` from `from`: its own boundary first (unless past its close), then its ancestors', nearest first. */
-  const nextDelimiter = (node: Node, own: boolean, from: number): { d: Delimiter; owner: Node } | undefined => {
-    let best: { d: Delimiter; owner: Node } | undefined;
-    for (let n: Node | undefined = own ? node : node.parent; n; n = n.parent) {
-      if (!n.delimiter) continue;
-      const d = scanOf(n.delimiter).from(from);
-      if (d && (!best || d.at < best.d.at)) best = { d, owner: n };
-    }
-    return best;
-  };
+  const nextDelimiter = (node: Node, own: boolean, from: number): { d: Delimiter; owner: Node } | undefined => nearestDelimiter(node, own, from, scanOf);
 
   /** A new part under `parent` whose header block starts at `start`; returns it with its body start. */
   const openPart = (parent: Node, start: number): Node => {
-    if (!parent.entity.parts) {
-      // a boundary parameter on a type that is not multipart/* still cuts parts (as in mailsplit): refused
-      throw new ProtocolError('BAD_VALUE', 'Content-Type', `a part inside ${parent.entity.mediaType}, which is not a multipart`);
-    }
-    if (++count > lim.maxParts) throw new ProtocolError('BAD_LENGTH', 'multipart', `more than ${lim.maxParts} parts`);
+    const siblings = admitPart(parent.entity, ++count, lim);
     // the header block ends at its blank line, or at a delimiter line of the multiparts around it
     const stop = nextDelimiter(parent, true, start);
     const limit = stop ? stop.d.at : body.length;
@@ -463,8 +547,8 @@ export function splitMultipart(mediaType: string, boundary: string, body: Buffer
       const lf = body.indexOf(LF, line);
       const lineEnd = lf < 0 || lf >= limit ? limit : lf + 1;
       const blank = (lineEnd === line + 1 && body[line] === LF) || (lineEnd === line + 2 && body[line] === CR && body[line + 1] === LF);
-      cost += blank ? lineEnd - line : Math.max(lineEnd - line, HEADER_LINE_MIN_COST);
-      if (cost > lim.maxHeadOctets) throw new ProtocolError('BAD_LENGTH', 'MIME header', `a part's header block is over ${lim.maxHeadOctets} octets`);
+      cost += headerLineCost(lineEnd - line, blank);
+      if (cost > lim.maxHeadOctets) throw headerTooLong(lim);
       line = lineEnd;
       if (blank) {
         headEnd = lineEnd;
@@ -473,19 +557,10 @@ export function splitMultipart(mediaType: string, boundary: string, body: Buffer
     }
     const headEnded = headEnd >= 0;
     const bodyStart = headEnded ? headEnd : line;
-    const { entity, encoding } = entityFromHeaders(headerLines(body.toString('latin1', start, bodyStart)), false);
-    const multipart = isMultipart(entity.mediaType);
-    if (multipart) entity.parts = [];
-    const level = parent.level + (multipart ? 1 : 0);
-    const bparam = (entity.params.boundary ?? '').trimEnd();
-    const usable = bparam !== '' && Buffer.byteLength(bparam) === bparam.length;
-    if (multipart) {
-      if (level > lim.maxDepth) throw new ProtocolError('BAD_VALUE', 'multipart', `multiparts nested more than ${lim.maxDepth} levels deep`);
-      if (!usable) throw new ProtocolError('BAD_VALUE', 'Content-Type', `${entity.mediaType} without a usable boundary parameter`);
-    }
-    parent.entity.parts.push(entity);
-    const node: Node = { entity, level, parent, delimiter: usable ? delimiterOf(bparam) : undefined, encoding, bodyStart, bodyEnd: body.length, headEnded };
-    (multipart ? multiparts : leaves).push(node);
+    const head = describePart(body.toString('latin1', start, bodyStart), parent.level, lim);
+    siblings.push(head.entity);
+    const node: Node = { entity: head.entity, encoding: head.encoding, level: head.level, delimiter: head.delimiter, parent, bodyStart, bodyEnd: body.length, headEnded };
+    (head.entity.parts ? multiparts : leaves).push(node);
     last = node;
     return node;
   };
@@ -501,14 +576,11 @@ export function splitMultipart(mediaType: string, boundary: string, body: Buffer
       continue;
     }
     if (!cur.entity.parts) {
-      // a leaf ends at the line end before the delimiter
-      let end = d.at;
-      if (end > cur.bodyStart && body[end - 1] === LF) end--;
-      if (end > cur.bodyStart && body[end - 1] === CR) end--;
-      cur.bodyEnd = Math.max(cur.bodyStart, end);
+      cur.bodyEnd = leafEnd(body, d.at, cur.bodyStart);
     }
     if (d.closing) {
-      if (owner === root && (d.at === 0 || body[d.at - 1] === LF)) rootClosedAtLineStart = true;
+      // (a delimiter line always starts a line)
+      if (owner === root) rootClosed = true;
       cur = owner;
       inEpilogue = true;
       pos = d.next;
@@ -521,17 +593,14 @@ export function splitMultipart(mediaType: string, boundary: string, body: Buffer
     pos = cur.bodyStart;
   }
 
-  const parts = root.entity.parts!;
-  if (parts.length === 0) throw new ProtocolError('BAD_VALUE', mediaType, `no part: no line is the delimiter "--${boundary}"`);
-  const closingFound = rootClosedAtLineStart || hasClosingLine(body, boundary);
-  if (!closingFound) checkComplete(mediaType, body, last);
-  for (const p of multiparts) {
-    if (p.entity.parts!.length === 0) {
-      throw new ProtocolError('BAD_VALUE', p.entity.mediaType, `no part: no line is the delimiter "--${p.entity.params.boundary ?? ''}"`);
-    }
-  }
+  const lastPart: LastPart | undefined = last && {
+    mediaType: last.entity.mediaType,
+    headEnded: last.headEnded,
+    base64Kept: !last.entity.parts && last.encoding === 'base64' ? keptOctets.bind(undefined, body.subarray(last.bodyStart, last.bodyEnd)) : undefined,
+  };
+  checkSplit(mediaType, boundary, root.entity, multiparts, rootClosed || hasClosingLine(body, boundary), body.length, body.length > 0 ? body[body.length - 1]! : -1, lastPart);
   for (const p of leaves) p.entity.body = decodeTransfer(body.subarray(p.bodyStart, p.bodyEnd), p.encoding);
-  return parts;
+  return root.entity.parts!;
 }
 
 /** Whether `--boundary--` stands at a line start anywhere in the body (the test the streaming path makes as chunks arrive). */
@@ -541,19 +610,46 @@ function hasClosingLine(body: Buffer, boundary: string): boolean {
   return false;
 }
 
+/** What checkSplit needs to know of the last part the split opened. */
+export interface LastPart {
+  mediaType: string;
+  /** Its header block ended with the blank line. */
+  headEnded: boolean;
+  /** For a base64 leaf: the octets of its text that are base64 alphabet or '='. */
+  base64Kept: (() => number) | undefined;
+}
+
 /**
- * A body without its closing delimiter is accepted only if nothing shows it
- * was cut: it ends at a line end, the last part's header block ended, and a
- * base64 last part holds whole quanta.
+ * The checks once a body is split, in the order the in-memory and the
+ * streaming splitters share: some part at all; a body without its closing
+ * delimiter (`closed` false) accepted only if nothing shows it was cut (it
+ * ends at a line end, the last part's header block ended, a base64 last
+ * part holds whole quanta); then no multipart without parts.
  */
-function checkComplete(mediaType: string, body: Buffer, last: Node | undefined): void {
-  const cut = (detail: string): never => {
-    throw new ProtocolError('TRUNCATED', mediaType, `no closing delimiter and ${detail}`, body.length);
-  };
-  if (body.length === 0 || body[body.length - 1] !== LF) cut('the body ends inside a line');
-  if (!last) return;
-  if (!last.headEnded) cut(`the header block of the last part (${last.entity.mediaType}) never ended`);
-  if (!last.entity.parts && last.encoding === 'base64' && keptOctets(body.subarray(last.bodyStart, last.bodyEnd)) % 4 !== 0) {
-    cut('the base64 of the last part stops inside a quantum');
+export function checkSplit(
+  mediaType: string,
+  boundary: string,
+  root: MimeEntity,
+  multiparts: ReadonlyArray<{ entity: MimeEntity }>,
+  closed: boolean,
+  octets: number,
+  lastOctet: number,
+  last: LastPart | undefined,
+): void {
+  if (!root.parts || root.parts.length === 0) throw new ProtocolError('BAD_VALUE', mediaType, `no part: no line is the delimiter "--${boundary}"`);
+  if (!closed) {
+    const cut = (detail: string): never => {
+      throw new ProtocolError('TRUNCATED', mediaType, `no closing delimiter and ${detail}`, octets);
+    };
+    if (octets === 0 || lastOctet !== LF) cut('the body ends inside a line');
+    if (last) {
+      if (!last.headEnded) cut(`the header block of the last part (${last.mediaType}) never ended`);
+      if (last.base64Kept && last.base64Kept() % 4 !== 0) cut('the base64 of the last part stops inside a quantum');
+    }
+  }
+  for (const p of multiparts) {
+    if (p.entity.parts!.length === 0) {
+      throw new ProtocolError('BAD_VALUE', p.entity.mediaType, `no part: no line is the delimiter "--${p.entity.params.boundary ?? ''}"`);
+    }
   }
 }

@@ -46,7 +46,7 @@ async function outcome(p: Promise<Mm7HttpMessage>): Promise<Outcome> {
   }
 }
 
-/** In memory (multipart.ts) and as a stream through mailsplit: the same answer. */
+/** In memory (multipart.ts) and as a stream (multipart-stream.ts): the same answer. */
 async function sameBothWays(t: Test, contentType: string, body: Buffer, name: string, limits: Partial<BindingLimits> = {}): Promise<Outcome> {
   const fast = await outcome(parseMm7Http(contentType, body, limits));
   const slow = await outcome(parseMm7Http(contentType, arriving(body, [7, 300, 1, 64, 4096]), limits, { inMemoryUpTo: 0 }));
