@@ -620,7 +620,7 @@ async function main(): Promise<void> {
   if (opts.external && opts.pid === undefined) console.log('  (RSS below is this client process; pass --pid to sample the gateway)');
   // The bare server first: it keeps nothing, so it leaves no freed pages for the gateway's run to reuse.
   await bigRequest(baseline, 'bare', big, server);
-  // The first meets SQLite's page cache (16 MiB) and the allocator still growing to their working
+  // The first meets DB1's page cache (2 MiB) and the allocator still growing to their working
   // size, and its growth counts them; the next ones show what a request adds once they have. The
   // verdict is the first's: a later one can reuse what an earlier one freed, and hide a copy.
   const bigGrowth = await bigRequest(gateway, 'gateway', big, server);
