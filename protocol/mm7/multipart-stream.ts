@@ -97,9 +97,9 @@ export class MultipartStream {
   /** Octets carried over to the next chunk. */
   #carry: Buffer = EMPTY;
   /**
-   * The octet before them (LF at the body's start). The one before that
-   * never matters: a CR that a delimiter line could follow is carried, not
-   * consumed, so no carry starts with `--` right after a consumed CR.
+   * The octet before them (LF at the body's start). Never a CR with `--`
+   * after it: a CR that a delimiter line could follow is carried, not
+   * consumed (see delimiterLine's `before`).
    */
   #before = LF;
   /** Where, in the next buffer, scanning resumes (octets before it were looked at but are carried for a part's body). */
@@ -148,19 +148,16 @@ export class MultipartStream {
       this.#run(this.#carry, true);
       const last = this.#last;
       for (const p of this.#leaves) if (p.decoder) p.entity.body = p.decoder.end();
+      const closed = this.#closed || this.#closing.found;
       checkSplit(
         this.#mediaType,
         this.#boundary,
         this.#root.entity,
         this.#multiparts,
-        this.#closed || this.#closing.found,
+        closed,
         this.#offset,
         this.#lastOctet,
-        last && {
-          mediaType: last.entity.mediaType,
-          headEnded: last.headEnded,
-          base64Kept: last.decoder ? (): number => last.decoder!.keptOctets : undefined,
-        },
+        closed || !last ? undefined : { mediaType: last.entity.mediaType, headEnded: last.headEnded, base64Kept: last.decoder?.keptOctets },
       );
       for (const p of this.#leaves) {
         if (p.decoder) continue;

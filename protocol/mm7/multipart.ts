@@ -21,9 +21,9 @@
  *
  * The parts are those mailsplit (mailparser's splitter) finds: it was the
  * streaming path until multipart-stream.ts replaced it, and the tests held
- * the two to the same answers on the cases multipart.test.ts keeps; they
- * now hold the streaming twin to them (multipart-stream.test.ts): delimiter lines of the multipart being read, or of any
- * multipart around it (which closes the inner ones), at a line start, after
+ * the two to the same answers on the cases multipart.test.ts keeps (they
+ * now hold the streaming twin to them). Delimiter lines of the multipart
+ * being read, or of any multipart around it (which closes the inner ones), at a line start, after
  * an optional lone CR, with blanks and CRs before the line end allowed; a
  * closing delimiter before the first part is preamble; after a multipart's
  * closing delimiter only delimiters of its ancestors count; the line end
@@ -57,7 +57,7 @@ export interface HeaderLine {
 }
 
 /** A header line's floor against maxHeadOctets: 1 MiB of headers is then at most 16k lines of bookkeeping. */
-export const HEADER_LINE_MIN_COST = 64;
+const HEADER_LINE_MIN_COST = 64;
 /** Blanks a delimiter line may carry after the boundary (RFC 2046 allows them; the line must still fit a header line). */
 const DELIMITER_SUFFIX_MAX = 2 + 2 + 998 + 2;
 
@@ -197,7 +197,7 @@ export function entityFromHeaders(lines: readonly HeaderLine[], multipart: boole
 }
 
 /** Whether a media type is a multipart with a subtype (what mailsplit splits). */
-export function isMultipart(mediaType: string): boolean {
+function isMultipart(mediaType: string): boolean {
   return mediaType.startsWith('multipart/') && mediaType.length > 'multipart/'.length;
 }
 
@@ -332,16 +332,17 @@ export const MORE = 'more';
  * starts a delimiter line (RFC 2046 §5.1.1, as mailsplit reads it): at a
  * line start, or after a lone CR at one; `--` after it for a closing one;
  * then blanks, a run of CRs and the LF, the line no longer than a header
- * line. `before1`/`before2`: the octets just before `buf` (LF, LF at the
- * body's start). `atEnd`: `buf` ends the body; when it does not, a line
- * that runs off its end is MORE.
+ * line. `before`: the octet just before `buf` (LF at the body's start; a
+ * CR there is read as one at a line start, which no caller gives with a
+ * `--` right after it). `atEnd`: `buf` ends the body; when it does not, a
+ * line that runs off its end is MORE.
  */
-export function delimiterLine(buf: Buffer, dash: number, needleLength: number, atEnd: boolean, before1 = LF, before2 = LF): Delimiter | typeof MORE | undefined {
+export function delimiterLine(buf: Buffer, dash: number, needleLength: number, atEnd: boolean, before = LF): Delimiter | typeof MORE | undefined {
   let start = dash;
-  const previous = dash > 0 ? buf[dash - 1] : before1;
+  const previous = dash > 0 ? buf[dash - 1] : before;
   if (previous !== LF) {
     // a lone CR may stand before the delimiter at a line start
-    if (previous !== CR || (dash > 1 ? buf[dash - 2] : dash === 1 ? before1 : before2) !== LF) return undefined;
+    if (previous !== CR || (dash > 1 ? buf[dash - 2] : dash === 1 ? before : LF) !== LF) return undefined;
     start = dash - 1;
   }
   const length = buf.length;
@@ -386,8 +387,7 @@ export class DelimiterScan {
     private readonly body: Buffer,
     private readonly needle: Buffer,
     private readonly atEnd = true,
-    private readonly before1 = LF,
-    private readonly before2 = LF,
+    private readonly before = LF,
   ) {}
 
   /** The first delimiter line starting at or after `from`. */
@@ -397,7 +397,7 @@ export class DelimiterScan {
     const { body, needle } = this;
     let at = body.indexOf(needle, from);
     while (at >= 0) {
-      const d = delimiterLine(body, at, needle.length, this.atEnd, this.before1, this.before2);
+      const d = delimiterLine(body, at, needle.length, this.atEnd, this.before);
       if (d !== undefined && d !== MORE && d.at >= from) {
         this.#found = d;
         this.#searchedTo = d.at;
@@ -593,12 +593,17 @@ export function splitMultipart(mediaType: string, boundary: string, body: Buffer
     pos = cur.bodyStart;
   }
 
-  const lastPart: LastPart | undefined = last && {
-    mediaType: last.entity.mediaType,
-    headEnded: last.headEnded,
-    base64Kept: !last.entity.parts && last.encoding === 'base64' ? keptOctets.bind(undefined, body.subarray(last.bodyStart, last.bodyEnd)) : undefined,
-  };
-  checkSplit(mediaType, boundary, root.entity, multiparts, rootClosed || hasClosingLine(body, boundary), body.length, body.length > 0 ? body[body.length - 1]! : -1, lastPart);
+  const closed = rootClosed || hasClosingLine(body, boundary);
+  // (what the last part holds is looked at only when no closing delimiter vouches for the end)
+  const lastPart: LastPart | undefined =
+    closed || !last
+      ? undefined
+      : {
+          mediaType: last.entity.mediaType,
+          headEnded: last.headEnded,
+          base64Kept: !last.entity.parts && last.encoding === 'base64' ? keptOctets(body.subarray(last.bodyStart, last.bodyEnd)) : undefined,
+        };
+  checkSplit(mediaType, boundary, root.entity, multiparts, closed, body.length, body.length > 0 ? body[body.length - 1]! : -1, lastPart);
   for (const p of leaves) p.entity.body = decodeTransfer(body.subarray(p.bodyStart, p.bodyEnd), p.encoding);
   return root.entity.parts!;
 }
@@ -616,7 +621,7 @@ export interface LastPart {
   /** Its header block ended with the blank line. */
   headEnded: boolean;
   /** For a base64 leaf: the octets of its text that are base64 alphabet or '='. */
-  base64Kept: (() => number) | undefined;
+  base64Kept: number | undefined;
 }
 
 /**
@@ -624,7 +629,8 @@ export interface LastPart {
  * streaming splitters share: some part at all; a body without its closing
  * delimiter (`closed` false) accepted only if nothing shows it was cut (it
  * ends at a line end, the last part's header block ended, a base64 last
- * part holds whole quanta); then no multipart without parts.
+ * part holds whole quanta: `last`, needed only then); then no multipart
+ * without parts.
  */
 export function checkSplit(
   mediaType: string,
@@ -644,7 +650,7 @@ export function checkSplit(
     if (octets === 0 || lastOctet !== LF) cut('the body ends inside a line');
     if (last) {
       if (!last.headEnded) cut(`the header block of the last part (${last.mediaType}) never ended`);
-      if (last.base64Kept && last.base64Kept() % 4 !== 0) cut('the base64 of the last part stops inside a quantum');
+      if (last.base64Kept !== undefined && last.base64Kept % 4 !== 0) cut('the base64 of the last part stops inside a quantum');
     }
   }
   for (const p of multiparts) {

@@ -89,3 +89,37 @@ export function loadHexFixtures(dir = 'fixtures/pdu', defaultAs: FixtureKind = '
       }
     });
 }
+
+/** `fixtures/mm7/http/*.http`: MM7 requests as a test lab captures them, HTTP header and body. */
+export const HTTP_FIXTURE_DIR = join(REPO_ROOT, 'fixtures/mm7/http');
+
+export interface HttpFixture {
+  contentType: string;
+  body: Buffer;
+  /** The whole file, header included. */
+  raw: Buffer;
+}
+
+export function httpFixtureNames(): string[] {
+  return readdirSync(HTTP_FIXTURE_DIR).filter((n) => n.endsWith('.http'));
+}
+
+/** One HTTP fixture: its Content-Type and body (a CRLF or bare-LF header; Content-Length checked when given). */
+export function readHttpFixture(name: string): HttpFixture {
+  const raw = readFileSync(join(HTTP_FIXTURE_DIR, name));
+  const crlf = raw.indexOf('\r\n\r\n');
+  const lf = raw.indexOf('\n\n');
+  const [end, sep] = crlf >= 0 && (lf < 0 || crlf < lf) ? [crlf, 4] : [lf, 2];
+  if (end < 0) throw new Error(`${name}: no end of the HTTP header`);
+  const fields = new Map<string, string>();
+  for (const line of raw.subarray(0, end).toString('latin1').split(/\r?\n/).slice(1)) {
+    const colon = line.indexOf(':');
+    fields.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+  }
+  const body = raw.subarray(end + sep);
+  const length = fields.get('content-length');
+  if (length !== undefined && Number(length) !== body.length) throw new Error(`${name}: Content-Length ${length}, body ${body.length}`);
+  const contentType = fields.get('content-type');
+  if (contentType === undefined) throw new Error(`${name}: no Content-Type`);
+  return { contentType, body, raw };
+}

@@ -1,39 +1,11 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { ProtocolError } from '../../../protocol/errors.js';
 import { buildMm7Http, DEFAULT_LIMITS, findContent, parseMm7Http, type BindingLimits, type Mm7HttpMessage } from '../../../protocol/mm7/binding.js';
 import type { MimeEntity } from '../../../protocol/mm7/mime-types.js';
-import { REPO_ROOT } from '../../helpers/fixtures.js';
-
-/** A raw HTTP request from fixtures/mm7/http: its Content-Type and its body, checked against Content-Length. */
-interface HttpFixture {
-  contentType: string;
-  body: Buffer;
-  raw: Buffer;
-}
-
-function readHttp(name: string): HttpFixture {
-  const raw = readFileSync(join(REPO_ROOT, 'fixtures/mm7/http', name));
-  const crlf = raw.indexOf('\r\n\r\n');
-  const lf = raw.indexOf('\n\n');
-  const [end, sep] = crlf >= 0 && (lf < 0 || crlf < lf) ? [crlf, 4] : [lf, 2];
-  if (end < 0) throw new Error(`${name}: no end of the HTTP header`);
-  const fields = new Map<string, string>();
-  for (const line of raw.subarray(0, end).toString('latin1').split(/\r?\n/).slice(1)) {
-    const colon = line.indexOf(':');
-    fields.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
-  }
-  const body = raw.subarray(end + sep);
-  const length = fields.get('content-length');
-  if (length !== undefined && Number(length) !== body.length) throw new Error(`${name}: Content-Length ${length}, body ${body.length}`);
-  const contentType = fields.get('content-type');
-  if (contentType === undefined) throw new Error(`${name}: no Content-Type`);
-  return { contentType, body, raw };
-}
+import { readHttpFixture } from '../../helpers/fixtures.js';
 
 async function parseFixture(name: string): Promise<Mm7HttpMessage> {
-  const { contentType, body } = readHttp(name);
+  const { contentType, body } = readHttpFixture(name);
   return parseMm7Http(contentType, body);
 }
 
@@ -75,7 +47,7 @@ function parts(e: MimeEntity | undefined): MimeEntity[] {
 }
 
 t.test('h.3: the spec SubmitReq, byte-exact', async (t) => {
-  const fx = readHttp('submit-rel6-h3.http');
+  const fx = readHttpFixture('submit-rel6-h3.http');
   t.equal(fx.body.length, 1880, 'the body the spec measures');
   const msg = await parseMm7Http(fx.contentType, fx.body);
   t.equal(msg.soap, soapOf(fx.raw));
@@ -116,7 +88,7 @@ t.test('findContent: cid: optional, <> optional, case-insensitive, Content-Locat
 });
 
 t.test('bare LF line ends everywhere, unquoted boundary', async (t) => {
-  const fx = readHttp('deliver-bare-lf.http');
+  const fx = readHttpFixture('deliver-bare-lf.http');
   t.equal(fx.raw.indexOf('\r'), -1, 'the fixture has no CR at all');
   const msg = await parseMm7Http(fx.contentType, fx.body);
   t.equal(msg.soap, soapOf(fx.raw));
@@ -128,7 +100,7 @@ t.test('bare LF line ends everywhere, unquoted boundary', async (t) => {
 });
 
 t.test('no start parameter: the first part is the root; a leaf as content', async (t) => {
-  const fx = readHttp('submit-no-start.http');
+  const fx = readHttpFixture('submit-no-start.http');
   const msg = await parseMm7Http(fx.contentType, fx.body);
   t.equal(msg.soap, soapOf(fx.raw));
   t.equal(msg.attachments.length, 1);
@@ -182,7 +154,7 @@ t.test('binary image and 8bit text: octets exactly as sent', async (t) => {
 });
 
 t.test('application/soap+xml root', async (t) => {
-  const fx = readHttp('submit-soap12.http');
+  const fx = readHttpFixture('submit-soap12.http');
   const msg = await parseMm7Http(fx.contentType, fx.body);
   t.equal(msg.soapMediaType, 'application/soap+xml');
   t.equal(msg.soap, soapOf(fx.raw));
@@ -195,7 +167,7 @@ t.test('application/soap+xml root', async (t) => {
 });
 
 t.test('preamble and epilogue text, folded headers', async (t) => {
-  const fx = readHttp('submit-preamble.http');
+  const fx = readHttpFixture('submit-preamble.http');
   const msg = await parseMm7Http(fx.contentType, fx.body);
   t.equal(msg.soap, soapOf(fx.raw), 'folded Content-Type and Content-ID of the root');
   t.equal(msg.attachments.length, 1);
@@ -250,7 +222,7 @@ t.test('no closing delimiter after a complete last part is tolerated', async (t)
 });
 
 t.test('a top-level multipart/mixed is accepted too', async (t) => {
-  const { body } = readHttp('submit-rel6-h3.http');
+  const { body } = readHttpFixture('submit-rel6-h3.http');
   const msg = await parseMm7Http('multipart/mixed; boundary=outer-7b1e', body);
   t.match(msg.soap, /<SubmitReq /, 'no start: the first part is the root');
   t.equal(msg.content?.contentId, 'mms-content@acme');
@@ -306,7 +278,7 @@ t.test('large base64 parts: every layout decodes to the same octets', async (t) 
 });
 
 t.test('round trip build → parse: leaf content', async (t) => {
-  const soap = soapOf(readHttp('submit-rel6-h3.http').raw);
+  const soap = soapOf(readHttpFixture('submit-rel6-h3.http').raw);
   const content: MimeEntity = {
     mediaType: 'image/gif',
     params: { name: 'dot.gif' },
@@ -424,7 +396,7 @@ t.test('build errors', async (t) => {
 const SOAP_PART = '--b\r\nContent-Type: text/xml\r\nContent-ID: <s>\r\n\r\n<e/>\r\n';
 
 t.test('malformed: truncated bodies', async (t) => {
-  const { contentType, body } = readHttp('submit-rel6-h3.http');
+  const { contentType, body } = readHttpFixture('submit-rel6-h3.http');
   await rejectsWith(t, parseMm7Http(contentType, body.subarray(0, 900)), 'TRUNCATED', 'multipart/related');
   const gifLine = body.indexOf('R0lGOD');
   await rejectsWith(t, parseMm7Http(contentType, body.subarray(0, gifLine + 20)), 'TRUNCATED', 'multipart/related');
@@ -438,7 +410,7 @@ t.test('malformed: truncated bodies', async (t) => {
 });
 
 t.test('malformed: wrong boundary, no boundary, not multipart', async (t) => {
-  const { body } = readHttp('submit-rel6-h3.http');
+  const { body } = readHttpFixture('submit-rel6-h3.http');
   await rejectsWith(t, parseMm7Http('multipart/related; boundary="nope"; type="text/xml"', body), 'BAD_VALUE', 'multipart/related');
   await rejectsWith(t, parseMm7Http('multipart/related; type="text/xml"; start="<soap-start@acme>"', body), 'BAD_VALUE', 'Content-Type');
   await rejectsWith(t, parseMm7Http('multipart/related; boundary=""', body), 'BAD_VALUE', 'Content-Type');
@@ -467,7 +439,7 @@ t.test('malformed: wrong boundary, no boundary, not multipart', async (t) => {
 });
 
 t.test('malformed: missing or unusable root', async (t) => {
-  const { body } = readHttp('submit-rel6-h3.http');
+  const { body } = readHttpFixture('submit-rel6-h3.http');
   await rejectsWith(t, parseMm7Http('multipart/related; boundary="outer-7b1e"; start="<absent@acme>"', body), 'MISSING_HEADER', 'multipart/related');
   const msg = await parseMm7Http('multipart/related; boundary="outer-7b1e"; start="SOAP-START@ACME"', body);
   t.match(msg.soap, /SubmitReq/, 'start matched case-insensitively as a last resort');
@@ -510,7 +482,7 @@ t.test('malformed: 1000 tiny parts with maxParts 100', async (t) => {
 });
 
 t.test('malformed: an oversized body', async (t) => {
-  const { contentType, body } = readHttp('submit-rel6-h3.http');
+  const { contentType, body } = readHttpFixture('submit-rel6-h3.http');
   await rejectsWith(t, parseMm7Http(contentType, body, { maxBodyOctets: 1000 }), 'BAD_LENGTH', 'body');
   const big = Buffer.alloc(DEFAULT_LIMITS.maxBodyOctets + 1, 0x41);
   await rejectsWith(t, parseMm7Http('text/xml', big), 'BAD_LENGTH', 'body');
@@ -519,7 +491,7 @@ t.test('malformed: an oversized body', async (t) => {
 });
 
 t.test('malformed: random cuts and flips of h.3 give a result or a ProtocolError, nothing else', async (t) => {
-  const { contentType, body } = readHttp('submit-rel6-h3.http');
+  const { contentType, body } = readHttpFixture('submit-rel6-h3.http');
   let seed = 42;
   const rand = (n: number): number => {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;

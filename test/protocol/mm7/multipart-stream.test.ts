@@ -1,11 +1,10 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { ProtocolError } from '../../../protocol/errors.js';
 import type { MimeEntity } from '../../../protocol/mm7/mime-types.js';
 import { MultipartStream } from '../../../protocol/mm7/multipart-stream.js';
-import { splitMultipart, type SplitLimits } from '../../../protocol/mm7/multipart.js';
-import { REPO_ROOT } from '../../helpers/fixtures.js';
+import { parseContentType, splitMultipart, type SplitLimits } from '../../../protocol/mm7/multipart.js';
+import { httpFixtureNames, readHttpFixture } from '../../helpers/fixtures.js';
+import { NESTED_MULTIPART, SOAP_PART as SOAP } from '../../helpers/multipart-cases.js';
 
 // The streaming splitter must find what the in-memory one finds, wherever the chunks are cut.
 
@@ -62,7 +61,6 @@ function everyCut(t: Test, body: Buffer, boundary: string, name: string, lim = L
   return differences;
 }
 
-const SOAP = '--b\r\nContent-Type: text/xml\r\n\r\n<e/>\r\n';
 
 const CASES: Array<[string, string]> = [
   ['plain', SOAP + '--b\r\nContent-Type: text/plain\r\n\r\nhello\r\nworld\r\n--b--\r\n'],
@@ -75,17 +73,7 @@ const CASES: Array<[string, string]> = [
   ['look-alikes in base64', SOAP + '--b\r\nContent-Transfer-Encoding: base64\r\n\r\nbm90IGEg--bZGVsaW1pdGVy\r\n--bb\r\n--b-\r\n --b\r\n--b--\r\n'],
   ['parts without headers', SOAP + '--b\r\n\r\nno headers\r\n--b\n\nLF, no headers\n--b\r\n\r\n\r\n--b--\r\n'],
   ['header block cut by a delimiter', SOAP + '--b\r\nContent-Type: image/gif\r\n--b\r\nContent-Type: text/plain\r\n--b--\r\n'],
-  [
-    'nested, preamble and epilogue',
-    'preamble --b-- x\r\n--b--\r\n' +
-      SOAP +
-      '--b\r\nContent-Type: multipart/related; boundary="r"; start="<s>"\r\n\r\nrelated preamble\r\n' +
-      '--r\r\nContent-Type: application/smil\r\nContent-ID: <s>\r\n\r\n<smil/>\r\n' +
-      '--r\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\n\r\nleaf 1\r\n--m\r\n\r\nleaf 2\r\n--m--\r\nmixed epilogue\r\n--m\r\nnot a part\r\n' +
-      '--r--\r\nrelated epilogue\r\n--r\r\nnot a part\r\n' +
-      '--b\r\nContent-Type: multipart/mixed; boundary=open\r\n\r\n--open\r\n\r\nnever closed\r\n' +
-      '--b--\r\nepilogue\r\n--b\r\nnot a part either\r\n',
-  ],
+  ['nested, preamble and epilogue', NESTED_MULTIPART],
   ['a boundary that is a prefix of its parent', SOAP + '--b\r\nContent-Type: multipart/mixed; boundary=bb\r\n\r\n--bb\r\n\r\ninner\r\n--b\r\n\r\nouter\r\n--b--\r\n'],
   ['the parent boundary a prefix of the child', '--bb\r\n\r\n<e/>\r\n--bb\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\ninner\r\n--bb--\r\n'],
   ["a leaf's own boundary", SOAP + '--b\r\nContent-Type: text/plain; boundary=i\r\n\r\nx\r\n--i--\r\ny\r\n--b--\r\n'],
@@ -106,16 +94,10 @@ t.test('every cut of each case gives the in-memory answer', async (t) => {
 });
 
 t.test('every cut of the fixtures gives the in-memory answer', async (t) => {
-  const dir = join(REPO_ROOT, 'fixtures/mm7/http');
-  for (const name of readdirSync(dir).filter((n) => n.endsWith('.http'))) {
-    const raw = readFileSync(join(dir, name));
-    const crlf = raw.indexOf('\r\n\r\n');
-    const lf = raw.indexOf('\n\n');
-    const [end, sep] = crlf >= 0 && (lf < 0 || crlf < lf) ? [crlf, 4] : [lf, 2];
-    const head = raw.subarray(0, end).toString('latin1');
-    const boundary = /boundary="?([^";\r\n]+)"?/i.exec(head)?.[1];
-    if (!boundary) continue;
-    everyCut(t, raw.subarray(end + sep), boundary, name);
+  for (const name of httpFixtureNames()) {
+    const { contentType, body } = readHttpFixture(name);
+    const boundary = parseContentType(contentType).params.boundary;
+    if (boundary) everyCut(t, body, boundary, name);
   }
 });
 

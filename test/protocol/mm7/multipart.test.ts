@@ -1,5 +1,3 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { ProtocolError } from '../../../protocol/errors.js';
 import { decodeBase64 } from '../../../protocol/mm7/base64.js';
@@ -8,22 +6,10 @@ import { decodeMm7Http } from '../../../protocol/mm7/http.js';
 import type { MimeEntity } from '../../../protocol/mm7/mime-types.js';
 import { decodeBase64Text, splitMultipart, type SplitLimits } from '../../../protocol/mm7/multipart.js';
 import { Mm7Error } from '../../../protocol/mm7/xml.js';
-import { REPO_ROOT } from '../../helpers/fixtures.js';
+import { httpFixtureNames, readHttpFixture } from '../../helpers/fixtures.js';
+import { NESTED_MULTIPART, SOAP_PART as SOAP } from '../../helpers/multipart-cases.js';
 
 const LIMITS: SplitLimits = { maxParts: 100, maxDepth: 5, maxHeadOctets: 64 * 1024 };
-const HTTP_DIR = join(REPO_ROOT, 'fixtures/mm7/http');
-
-function readHttp(name: string): { contentType: string; body: Buffer } {
-  const raw = readFileSync(join(HTTP_DIR, name));
-  const crlf = raw.indexOf('\r\n\r\n');
-  const lf = raw.indexOf('\n\n');
-  const [end, sep] = crlf >= 0 && (lf < 0 || crlf < lf) ? [crlf, 4] : [lf, 2];
-  const head = raw.subarray(0, end).toString('latin1');
-  const contentType = /^content-type:\s*(.*)$/im.exec(head)?.[1]?.trim();
-  if (contentType === undefined) throw new Error(`${name}: no Content-Type`);
-  return { contentType, body: raw.subarray(end + sep) };
-}
-
 /** The body as a request still arriving, in chunks of the given sizes (cycled). */
 async function* arriving(body: Buffer, sizes: readonly number[]): AsyncGenerator<Buffer> {
   let i = 0;
@@ -68,13 +54,12 @@ function throwsCode(t: Test, f: () => unknown, code: string, field: string, name
   }
 }
 
-const SOAP = '--b\r\nContent-Type: text/xml\r\n\r\n<e/>\r\n';
 
 t.test('golden: every fixture parses the same in memory as through the streaming splitter', async (t) => {
-  const names = readdirSync(HTTP_DIR).filter((n) => n.endsWith('.http'));
+  const names = httpFixtureNames();
   t.ok(names.length >= 10, `${names.length} fixtures`);
   for (const name of names) {
-    const { contentType, body } = readHttp(name);
+    const { contentType, body } = readHttpFixture(name);
     const r = await sameBothWays(t, contentType, body, name);
     t.ok('ok' in r, `${name} parses`);
     // also as chunks in memory (joined once), which is the archive receiver's shape
@@ -86,7 +71,7 @@ t.test('golden: every fixture parses the same in memory as through the streaming
 });
 
 t.test('golden: the h.3 body split directly', async (t) => {
-  const body = Buffer.from(readHttp('submit-rel6-h3.http').body);
+  const body = Buffer.from(readHttpFixture('submit-rel6-h3.http').body);
   const parts = splitMultipart('multipart/related', 'outer-7b1e', body, LIMITS);
   t.same(
     parts.map((p) => [p.mediaType, p.contentId]),
@@ -245,15 +230,7 @@ t.test('parts without headers, and a header block cut by a delimiter', async (t)
 });
 
 t.test('nested multiparts, preamble and epilogue', async (t) => {
-  const body =
-    'preamble --b-- (a closing delimiter in the preamble is preamble)\r\n--b--\r\n' +
-    SOAP +
-    '--b\r\nContent-Type: multipart/related; boundary="r"; start="<s>"\r\n\r\nrelated preamble\r\n' +
-    '--r\r\nContent-Type: application/smil\r\nContent-ID: <s>\r\n\r\n<smil/>\r\n' +
-    '--r\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\n\r\nleaf 1\r\n--m\r\n\r\nleaf 2\r\n--m--\r\nmixed epilogue\r\n--m\r\nnot a part\r\n' +
-    '--r--\r\nrelated epilogue\r\n--r\r\nnot a part\r\n' +
-    '--b\r\nContent-Type: multipart/mixed; boundary=open\r\n\r\n--open\r\n\r\nnever closed\r\n' +
-    '--b--\r\nepilogue\r\n--b\r\nnot a part either\r\n';
+  const body = NESTED_MULTIPART;
   const parts = split(body);
   t.same(
     parts.map((p) => p.mediaType),
@@ -317,7 +294,7 @@ t.test('truncated bodies: TRUNCATED where the cut shows, else the parts so far',
   throwsCode(t, () => split(''), 'BAD_VALUE', 'multipart/related', 'empty');
   throwsCode(t, () => split('no delimiter at all\r\n'), 'BAD_VALUE', 'multipart/related', 'no delimiter');
   // every cut of the h.3 body: the same answer both ways, and only ProtocolErrors
-  const { contentType, body } = readHttp('submit-rel6-h3.http');
+  const { contentType, body } = readHttpFixture('submit-rel6-h3.http');
   let rejected = 0;
   for (let cut = 0; cut <= body.length; cut += 7) {
     const r = await sameBothWays(t, contentType, body.subarray(0, cut), `cut at ${cut}`);
@@ -336,8 +313,8 @@ t.test('random flips of every fixture: the same answer in memory and streaming',
     return seed % n;
   };
   const interesting = Buffer.from('-\r\n: ;="<>\t=', 'latin1');
-  for (const name of readdirSync(HTTP_DIR).filter((n) => n.endsWith('.http'))) {
-    const { contentType, body } = readHttp(name);
+  for (const name of httpFixtureNames()) {
+    const { contentType, body } = readHttpFixture(name);
     for (let i = 0; i < 40; i++) {
       const b = Buffer.from(body);
       for (let k = 1 + rand(3); k > 0; k--) b[rand(b.length)] = rand(2) ? interesting[rand(interesting.length)]! : rand(256);
@@ -348,7 +325,7 @@ t.test('random flips of every fixture: the same answer in memory and streaming',
 });
 
 t.test('a body that fails while it is read: its own error first, whichever path', async (t) => {
-  const { contentType, body } = readHttp('submit-rel6-h3.http');
+  const { contentType, body } = readHttpFixture('submit-rel6-h3.http');
   const lost = new Error('connection lost');
   async function* failing(): AsyncGenerator<Buffer> {
     yield body.subarray(0, 500);
@@ -367,7 +344,7 @@ t.test('a body that fails while it is read: its own error first, whichever path'
 });
 
 t.test('decodeMm7Http: splitter errors are MM7 status 2007', async (t) => {
-  const { contentType, body } = readHttp('submit-rel6-h3.http');
+  const { contentType, body } = readHttpFixture('submit-rel6-h3.http');
   try {
     await decodeMm7Http(contentType, body.subarray(0, 900));
     t.fail('a truncated body was accepted');
