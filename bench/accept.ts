@@ -56,7 +56,11 @@
  * alone: time and RSS growth over 10 MB tell whether the body is buffered
  * once or several times. It is posted three times: the first one's growth
  * (the verdict) also holds SQLite's page cache filling up to its bound and
- * the allocator growing, once; the later ones show the steady state.
+ * the allocator growing, once; the later ones show the steady state. The
+ * gateway scavenges every 2 MiB of such a body when Node runs with
+ * --expose-gc (`npm run bench:accept` passes it; src/util/gc-pacer.ts):
+ * without it, the socket's chunks, garbage once split, wait for V8's own GC
+ * and the growth is about 2x (the body once more).
  *
  * Targets, printed and never enforced (exit 0): text-only acceptance ≥ 15 %
  * of the bare server's rate; p99 < 50 ms at 50 connections; peak RSS

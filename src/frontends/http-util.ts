@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
+import { LARGE_BODY_GC, type GcPacer } from '../util/gc-pacer.js';
 
 /** The body would exceed its limit: answer 413 without reading the rest. */
 export class BodyTooLarge extends Error {
@@ -61,12 +62,17 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/** A body's octets past this many are paced by `pacer` in bodyChunks (the MM7 binding streams past 512 KiB too). */
+const PACED_FROM = 512 * 1024;
+
 /**
  * A request body as it arrives, for a parser that reads it chunk by chunk
  * instead of holding it whole; BodyTooLarge as readBody (on the first read
- * for a Content-Length beyond the limit).
+ * for a Content-Length beyond the limit). A chunk past the first PACED_FROM
+ * octets is reported to `pacer` once the parser asks for the next one, done
+ * with it (see gc-pacer.ts).
  */
-export async function* bodyChunks(req: IncomingMessage, limit: number): AsyncGenerator<Buffer, void, undefined> {
+export async function* bodyChunks(req: IncomingMessage, limit: number, pacer: GcPacer = LARGE_BODY_GC): AsyncGenerator<Buffer, void, undefined> {
   const declared = declaredTooLong(req, limit);
   if (declared) throw declared;
   let size = 0;
@@ -74,6 +80,7 @@ export async function* bodyChunks(req: IncomingMessage, limit: number): AsyncGen
     size += chunk.length;
     if (size > limit) throw new BodyTooLarge(`more than ${limit} octets`);
     yield chunk;
+    if (size > PACED_FROM) pacer.note(chunk.length);
   }
 }
 
