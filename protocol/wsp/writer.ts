@@ -1,7 +1,5 @@
 import { ProtocolError } from '../errors.js';
 
-const utf8 = new TextEncoder();
-
 /**
  * A growable output buffer with the WSP primitive encodings (after
  * pg-protocol's BufferWriter). Length-prefixed structures are written in
@@ -46,9 +44,10 @@ export class WspWriter {
       throw new ProtocolError('OVERFLOW', field, `${value} does not fit a 32-bit uintvar`);
     }
     this.ensure(5);
+    // value fits 32 bits unsigned: >>> reads it so (no float division on this hot path)
     let shift = 28;
-    while (shift > 0 && Math.floor(value / 2 ** shift) === 0) shift -= 7;
-    for (; shift > 0; shift -= 7) this.buf[this.pos++] = 0x80 | (Math.floor(value / 2 ** shift) & 0x7f);
+    while (shift > 0 && value >>> shift === 0) shift -= 7;
+    for (; shift > 0; shift -= 7) this.buf[this.pos++] = 0x80 | ((value >>> shift) & 0x7f);
     this.buf[this.pos++] = value & 0x7f;
     return this;
   }
@@ -105,15 +104,13 @@ export class WspWriter {
     if (text.length === 0) return this.u8(0);
     const first = text.charCodeAt(0);
     if (first < 0x20) throw new ProtocolError('BAD_VALUE', field, `text cannot start with control character 0x${first.toString(16)}`);
+    // UTF-8 has a zero octet for U+0000 only
+    if (text.includes('\0')) throw new ProtocolError('BAD_VALUE', field, 'text contains a NUL character');
     const size = Buffer.byteLength(text, 'utf8');
     this.ensure(size + 2);
     // Any character from U+007F up encodes to a first octet >= 0x7F.
     if (first >= 0x7f) this.buf[this.pos++] = 0x7f;
-    const start = this.pos;
     this.pos += this.buf.write(text, this.pos, 'utf8');
-    if (this.buf.indexOf(0, start) !== -1 && this.buf.indexOf(0, start) < this.pos) {
-      throw new ProtocolError('BAD_VALUE', field, 'text contains a NUL character');
-    }
     this.buf[this.pos++] = 0;
     return this;
   }
@@ -130,9 +127,13 @@ export class WspWriter {
   }
 
   quotedString(text: string, field = 'Quoted-string'): this {
-    const octets = utf8.encode(text);
-    if (octets.includes(0)) throw new ProtocolError('BAD_VALUE', field, 'text contains a NUL character');
-    return this.u8(0x22).bytes(octets).u8(0);
+    if (text.includes('\0')) throw new ProtocolError('BAD_VALUE', field, 'text contains a NUL character');
+    // written in place, as textString: no intermediate buffer
+    this.ensure(Buffer.byteLength(text, 'utf8') + 2);
+    this.buf[this.pos++] = 0x22;
+    this.pos += this.buf.write(text, this.pos, 'utf8');
+    this.buf[this.pos++] = 0;
+    return this;
   }
 
   /** Writes what `body` writes, preceded by its Value-length. */
@@ -166,7 +167,5 @@ export class WspWriter {
 }
 
 export function uintvarSize(value: number): number {
-  let size = 1;
-  while (value >= 2 ** (7 * size) && size < 5) size++;
-  return size;
+  return value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : value < 0x10000000 ? 4 : 5;
 }

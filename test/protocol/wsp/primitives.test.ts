@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { ProtocolError } from '../../../protocol/errors.js';
 import { WspReader } from '../../../protocol/wsp/reader.js';
-import { WspWriter } from '../../../protocol/wsp/writer.js';
+import { uintvarSize, WspWriter } from '../../../protocol/wsp/writer.js';
 import { readEncodedString, writeEncodedString, readDate, writeDate } from '../../../protocol/wsp/values.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -30,10 +30,16 @@ t.test('uintvar (WSP-230 §8.1.2)', async (t) => {
     [300, '822c'],
     [16383, 'ff7f'],
     [16384, '818000'],
+    [0x1fffff, 'ffff7f'],
+    [0x200000, '81808000'],
+    [0xfffffff, 'ffffff7f'],
+    [0x10000000, '8180808000'],
+    [0x80000000, '8880808000'],
     [0xffffffff, '8fffffff7f'],
   ];
   for (const [value, bytes] of cases) {
     t.equal(out((w) => w.uintvar(value)), bytes, `encode ${value}`);
+    t.equal(uintvarSize(value), bytes.length / 2, `size of ${value}`);
     t.equal(new WspReader(hex(bytes)).uintvar('x'), value, `decode ${bytes}`);
   }
   throwsCode(t, () => new WspReader(hex('8080808080')).uintvar('x'), 'OVERFLOW', 0);
@@ -84,6 +90,8 @@ t.test('text-string, quoted-string and token-text', async (t) => {
   t.equal(out((w) => w.textString('abc')), '61626300');
   t.equal(out((w) => w.textString('é')), '7fc3a900', 'Quote before an octet >= 0x80');
   t.equal(out((w) => w.quotedString('<img1>')), '223c696d67313e00');
+  t.equal(out((w) => w.quotedString('ré')), '2272c3a900', 'UTF-8 after the quote');
+  throwsCode(t, () => out((w) => w.quotedString('a\0b')), 'BAD_VALUE');
   t.equal(new WspReader(hex('7fc3a900')).textString('x'), 'é', 'Quote is not part of the value');
   t.equal(new WspReader(hex('223c613e00')).quotedString('x'), '<a>');
   t.equal(new WspReader(hex('4869 00')).textString('x'), 'Hi');
