@@ -305,11 +305,20 @@ function parseValue(def: ElementDef, el: XmlElement): unknown {
   }
 }
 
+/** Each message type's field definitions by element name, built once (parseMessageElement runs on every request). */
+const FIELDS_BY_NAME = new Map<Mm7MessageType, Map<string, ElementDef>>();
+
+function fieldsByName(type: Mm7MessageType): Map<string, ElementDef> {
+  let byName = FIELDS_BY_NAME.get(type);
+  if (!byName) FIELDS_BY_NAME.set(type, (byName = new Map(SCHEMA[type].map((d) => [d.name, d]))));
+  return byName;
+}
+
 /** Reads an MM7 message element (already namespace-resolved) by its schema. Unknown children are ignored, as lenient peers must. */
 export function parseMessageElement(el: XmlElement, type: Mm7MessageType): Mm7Message {
   const message: Mm7Message = { type };
   const fields = message as Record<string, unknown>;
-  const byName = new Map(SCHEMA[type].map((d) => [d.name, d]));
+  const byName = fieldsByName(type);
   for (const c of el.children) {
     const def = byName.get(c.local);
     if (!def || fields[def.key] !== undefined) continue;
