@@ -22,7 +22,7 @@ export type MinorGc = () => void;
 export class GcPacer {
   #since = 0;
 
-  /** `gc` undefined: note() only counts nothing. */
+  /** `gc` undefined (Node run without --expose-gc): note() does nothing. */
   constructor(
     readonly everyOctets: number,
     private readonly gc: MinorGc | undefined,
