@@ -4,7 +4,7 @@
  * MMS-C's MM7 front end, beside a bare node:http server that reads the same
  * requests and answers a fixed 200, measured in the same run.
  *
- *   node dist/bench/accept.js [--seconds S] [--connections N] [--warmup W]
+ *   node dist/bench/accept.js [--seconds S] [--connections N] [--warmup W] [--log]
  *                             [--external URL [--user U --password P] [--pid PID]]
  *
  * Defaults: 10 s per server and message kind, 50 connections. The time is
@@ -22,6 +22,11 @@
  * warm-up, that ramp was a quarter of a 6 s run's photo samples and set its
  * p99. The figures are those of a gateway that has served the kind for W
  * seconds; the warm-up line shows what its first seconds cost.
+ *
+ * Logging: the gateway's events are counted, not written, unless --log:
+ * then each is also a pino JSON line to /dev/null, as `npm start` writes
+ * them to stderr (three per message: mm7-accepted, job-done, notified; about
+ * 6.5 us each on this machine), so the figure is what a logging node does.
  *
  * The client's connections are plain sockets speaking keep-alive HTTP/1.1
  * (RawConnection below, as wrk does): with node:http's client the bare
@@ -68,7 +73,7 @@
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, createServer, request, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -80,8 +85,9 @@ import { runInNewContext } from 'node:vm';
 import { encodeMm7Http } from '../protocol/mm7/http.js';
 import type { MimeEntity } from '../protocol/mm7/mime-types.js';
 import { loadMmscConfig } from '../src/config/mmsc.js';
+import { createLogger } from '../src/mmsc/log.js';
 import { MmscNode } from '../src/mmsc/node.js';
-import { fmt, median, mib, parseArgs, text, type Flags, type Reader } from './harness.js';
+import { fmt, median, mib, parseArgs, present, text, type Flags, type Reader } from './harness.js';
 import { photoContent, submitEnvelope, textContent } from './submit-req.js';
 
 const TARGET_RATIO = 0.15;
@@ -96,6 +102,7 @@ interface Opts {
   seconds: number;
   connections: number;
   warmup: number;
+  log: boolean;
   external?: string;
   user: string;
   password: string;
@@ -114,13 +121,14 @@ const FLAGS: Flags<Opts> = {
   '--seconds': ['seconds', positive],
   '--connections': ['connections', rounded],
   '--warmup': ['warmup', positive],
+  '--log': ['log', present],
   '--external': ['external', (raw, flag) => new URL(text(raw, flag)).href],
   '--user': ['user', text],
   '--password': ['password', text],
   '--pid': ['pid', rounded],
 };
 
-const USAGE = '--seconds S --connections N --warmup W --external URL --user U --password P --pid PID';
+const USAGE = '--seconds S --connections N --warmup W --log --external URL --user U --password P --pid PID';
 
 // -------------------------------------------------------------- requests
 
@@ -462,7 +470,7 @@ type Command = 'settle' | 'rss' | 'report' | 'stop';
  * was collected during the gateway's slices, and the gateway's background
  * work (fsyncs, checkpoints, the outbox) ran during the bare server's.
  */
-async function serve(kind: string, user: string, password: string): Promise<void> {
+async function serve(kind: string, user: string, password: string, logLines: boolean): Promise<void> {
   let url: string;
   let stop: () => Promise<void>;
   let report: () => ServeReport | undefined = () => undefined;
@@ -473,6 +481,7 @@ async function serve(kind: string, user: string, password: string): Promise<void
   } else {
     const dir = mkdtempSync(join(tmpdir(), 'mmsc-bench-accept-'));
     const events: Record<string, number> = {};
+    const write = logLines ? createLogger(openSync('/dev/null', 'w')) : undefined;
     const node = new MmscNode({
       config: loadMmscConfig({
         data: dir,
@@ -482,7 +491,10 @@ async function serve(kind: string, user: string, password: string): Promise<void
         vasps: [{ vaspId: 'demo', vasIds: ['demo'], user, password, shortCodes: ['12345'], loopbackOnly: true, submitsPerSecond: 1e6, maxMessageOctets: 16 << 20 }],
       }),
       notifier: { notify: async () => {} },
-      log: (e) => void (events[String(e.event)] = (events[String(e.event)] ?? 0) + 1),
+      log: (e) => {
+        events[String(e.event)] = (events[String(e.event)] ?? 0) + 1;
+        write?.(e);
+      },
     });
     const listeners = await node.start();
     url = listeners.find((l) => l.what.startsWith('MM7'))!.url;
@@ -512,7 +524,7 @@ interface Child {
 }
 
 async function child(kind: 'gateway' | 'bare', opts: Opts): Promise<Child> {
-  const proc = fork(fileURLToPath(import.meta.url), [SERVE, kind, opts.user, opts.password], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const proc = fork(fileURLToPath(import.meta.url), [SERVE, kind, opts.user, opts.password, opts.log ? 'log' : 'count'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ready = await new Promise<{ url: string }>((resolve, reject) => {
     proc.once('message', (m) => resolve(m as { url: string }));
     proc.once('exit', (code) => reject(new Error(`the ${kind} server's process exited ${code} before listening`)));
@@ -593,7 +605,7 @@ async function bigRequest(target: Target, which: 'gateway' | 'bare', maker: Requ
 // ------------------------------------------------------------------ main
 
 async function main(): Promise<void> {
-  const opts = parseArgs<Opts>(process.argv.slice(2), { seconds: 10, connections: 50, warmup: 3, user: 'demo', password: 'demo' }, FLAGS, USAGE);
+  const opts = parseArgs<Opts>(process.argv.slice(2), { seconds: 10, connections: 50, warmup: 3, log: false, user: 'demo', password: 'demo' }, FLAGS, USAGE);
   const started = performance.now();
   const sliceMs = Math.min(SLICE_MS, opts.seconds * 1000);
   const slices = Math.max(1, Math.round((opts.seconds * 1000) / sliceMs));
@@ -630,6 +642,7 @@ async function main(): Promise<void> {
   } else {
     console.log(`gateway: MmscNode at ${gatewayUrl.href} in a child process (pid ${server.bigRequestPid('gateway')}), DB1 in ${server.dir} (WAL, fsync per group commit off the event loop, checkpoints in a thread), demo VASP at 1e6 submits/s`);
     console.log('         notifier: a no-op (notify: async () => {}): no WAP push is spooled; the push PDU is still built and the recipient marked notified in DB1');
+    console.log(`         log: ${opts.log ? 'each event a pino JSON line to /dev/null (--log), as npm start writes them to stderr' : 'events counted, not written (--log writes them as npm start does)'}`);
     console.log(`bare server: another child process; client: this process (${availableParallelism()} cores in all: the three share them)`);
   }
   console.log('');
@@ -697,5 +710,5 @@ async function main(): Promise<void> {
   console.log(`(${((performance.now() - started) / 1000).toFixed(1)} s)`);
 }
 
-if (process.argv[2] === SERVE) await serve(process.argv[3]!, process.argv[4]!, process.argv[5]!);
+if (process.argv[2] === SERVE) await serve(process.argv[3]!, process.argv[4]!, process.argv[5]!, process.argv[6] === 'log');
 else await main();

@@ -165,15 +165,18 @@ export type Flags<T> = Readonly<Record<string, { [K in keyof T]-?: readonly [K, 
 export const ROUND_DEFAULTS: Readonly<RoundOpts> = { rounds: 3, roundMs: 1000 };
 export const ROUND_FLAGS: Flags<RoundOpts> = { '--rounds': ['rounds', positiveInt], '--round-ms': ['roundMs', positiveInt] };
 
-/** `--flag value` pairs over `defaults`; throws on an unknown flag (naming `usage`) or a value its reader refuses. */
+/** A flag that takes no value: given means true. */
+export const present: Reader<boolean> & { readonly takesNoValue: true } = Object.assign(() => true, { takesNoValue: true as const });
+
+/** `--flag value` pairs (or a lone `--flag` read by `present`) over `defaults`; throws on an unknown flag (naming `usage`) or a value its reader refuses. */
 export function parseArgs<T extends object>(argv: readonly string[], defaults: T, flags: Flags<T>, usage: string): T {
   const opts = { ...defaults };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
-    const raw = argv[++i];
     const known = flags[flag];
     if (!known) throw new Error(`unknown argument ${flag} (use ${usage})`);
     const [key, read] = known;
+    const raw = 'takesNoValue' in read ? undefined : argv[++i];
     opts[key] = read(raw, flag);
   }
   return opts;
