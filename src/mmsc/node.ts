@@ -22,7 +22,6 @@ import { Archiving } from './archiving.js';
 import { Enricher, withEnrichment } from './enrich.js';
 import { PlanRules } from './plans.js';
 import { SubscriptionSync } from './sync.js';
-import { requestIdField } from './log.js';
 import { Metrics } from './metrics.js';
 import { MmscService, type JobPlanner, type MmscServiceOptions, type PushPayload, type Transcoder } from './mmsc.js';
 import { systemClock, type Clock } from './model.js';
@@ -184,10 +183,10 @@ export class MmscNode {
           concurrency: 64,
           onDone: (job) => {
             const p = job.payload as PushPayload;
-            if (job.messageId && job.address && p.carries === 'm-notification-ind') {
-              db.setStateNow(job.messageId, job.address, 'notified', 'push handed to the bearer');
-              log?.({ event: 'notified', messageId: job.messageId, ...requestIdField(job.requestId), to: job.address });
-            }
+            if (!job.messageId || !job.address || p.carries !== 'm-notification-ind') return undefined;
+            db.setStateNow(job.messageId, job.address, 'notified', 'push handed to the bearer');
+            // Logged by the worker once durable, in place of job-done: one line per notification, not two.
+            return { event: 'notified', messageId: job.messageId, to: job.address };
           },
           onFailed: (job, error) => {
             const p = job.payload as PushPayload;

@@ -14,6 +14,13 @@ import type { Clock } from '../mmsc/model.js';
 import type { Outbox } from './outbox.js';
 import type { JobHandler, JobKind, JobOutcome, OutboxJob } from './types.js';
 
+/** What a kind's onDone tells of a done job, logged in place of `job-done`. */
+export interface DoneEvent {
+  event: string;
+  messageId?: string;
+  [field: string]: unknown;
+}
+
 export interface KindOptions {
   handler: JobHandler;
   /** Jobs of this kind running at once (default 16). */
@@ -21,8 +28,11 @@ export interface KindOptions {
   /**
    * Runs in the transaction that completes the job: the state changes a
    * done job implies (e.g. recipient → notified), atomic with its delete.
+   * It may return the event that tells the outcome (e.g. `notified`): the
+   * worker logs it, with the request id and the attempts, once the
+   * completion is durable, instead of its generic `job-done`.
    */
-  onDone?: (job: OutboxJob, outcome: Extract<JobOutcome, { status: 'done' }>) => void;
+  onDone?: (job: OutboxJob, outcome: Extract<JobOutcome, { status: 'done' }>) => DoneEvent | void;
   /** Runs in the transaction that marks the job failed (e.g. recipient → rejected). */
   onFailed?: (job: OutboxJob, error: string) => void;
 }
@@ -179,8 +189,12 @@ export class OutboxWorker {
     try {
       if (outcome.status === 'done') {
         const done = outcome;
-        await outbox.complete(job.id, kind.onDone && (() => kind.onDone!(job, done)));
-        log?.({ event: 'job-done', ...requestIdField(job.requestId), kind: job.kind, key: job.key, attempts: job.attempts + 1 });
+        let told: DoneEvent | undefined;
+        // void | DoneEvent: a kind without an event returns nothing
+        await outbox.complete(job.id, kind.onDone && (() => void (told = kind.onDone!(job, done) as DoneEvent | undefined)));
+        const attempts = job.attempts + 1;
+        if (told) log?.(Object.assign(told, requestIdField(job.requestId), { attempts }));
+        else log?.({ event: 'job-done', ...requestIdField(job.requestId), kind: job.kind, key: job.key, attempts });
         return;
       }
       const now = clock.now();

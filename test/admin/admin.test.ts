@@ -248,6 +248,11 @@ t.test('structured logs: JSON lines with level, time, event, messageId and the r
   const notified = events.filter((e) => e.event === 'notified' && e.messageId === messageId);
   t.equal(notified.length, 2);
   t.ok(notified.every((e) => e.requestId === requestId), 'the core logs in the scope of the request that caused it');
+  t.ok(notified.every((e) => e.attempts === 1), 'with the push attempts');
+  t.notOk(
+    events.some((e) => e.event === 'job-done' && String(e.key).includes(messageId)),
+    'a notification push is one line (notified), no job-done beside it',
+  );
   t.ok(events.some((e) => e.event === 'expired' && e.requestId === undefined), 'sweeps belong to no request');
 });
 

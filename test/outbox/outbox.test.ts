@@ -122,7 +122,9 @@ t.test('done deletes the job and runs onDone in the same commit', async (t) => {
     kinds: {
       push: {
         handler: async () => ({ status: 'done' }),
-        onDone: (j) => db.setStateNow(j.messageId!, j.address!, 'notified', 'sent'),
+        onDone: (j) => {
+          db.setStateNow(j.messageId!, j.address!, 'notified', 'sent');
+        },
       },
     },
   });
@@ -132,6 +134,40 @@ t.test('done deletes the job and runs onDone in the same commit', async (t) => {
   await worker.stop();
   t.same(outbox.forMessage(stored.messageId), [], 'the row is gone');
   t.equal(db.getMessage(stored.messageId)?.recipients[0]?.state, 'notified');
+});
+
+t.test("a done job is logged once durable: the event its kind's onDone returns, else job-done", async (t) => {
+  const clock = new TestClock();
+  const { db, outbox } = open(t, clock);
+  const stored = await db.accept(message(), undefined, (s) =>
+    outbox.insertNow([
+      { kind: 'push', key: 'told', messageId: s.messageId, address: '+15550002222', payload: { tell: true } },
+      { kind: 'push', key: 'silent', messageId: s.messageId, address: '+15550002222', payload: { tell: false } },
+    ]),
+  );
+  const lines: Array<Record<string, unknown>> = [];
+  const worker = new OutboxWorker({
+    outbox,
+    clock,
+    log: (e) => lines.push(e),
+    kinds: {
+      push: {
+        handler: async () => ({ status: 'done' }),
+        onDone: (j) => ((j.payload as { tell: boolean }).tell ? { event: 'told', messageId: j.messageId! } : undefined),
+      },
+    },
+  });
+  worker.start();
+  worker.run(stored.also!, 'req-1');
+  await worker.idle();
+  await worker.stop();
+  t.same(
+    lines.map((l) => l.event).sort(),
+    ['job-done', 'told'],
+    'one line per job',
+  );
+  t.match(lines.find((l) => l.event === 'told'), { messageId: stored.messageId, requestId: 'req-1', attempts: 1 });
+  t.match(lines.find((l) => l.event === 'job-done'), { key: 'silent', requestId: 'req-1', attempts: 1 });
 });
 
 t.test('retry after backoff, then done; a throw is a retry; afterMs is honoured', async (t) => {
