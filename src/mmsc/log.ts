@@ -12,6 +12,7 @@
  * accept bench spent 7-10 % more main-thread CPU per accept with it.
  */
 import { randomUUID } from 'node:crypto';
+import { writeSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import pino from 'pino';
 
@@ -55,9 +56,53 @@ function levelOf(event: string): Level {
   return 'info';
 }
 
-/** A logger writing JSON lines to `destination` (a stream, or a file descriptor; default stderr). */
+/** Line buffers to write out before the process exits. */
+const unflushed = new Set<TurnBuffer>();
+let exitHookSet = false;
+
+/**
+ * The lines of one event-loop turn, written as one chunk at its end
+ * (setImmediate), in order. A write() per line cost a system call per
+ * line, ~2 us here: a busy node writes two lines per accepted message, and
+ * the text-only accept load spent ~7 % less main-thread CPU per message
+ * with them joined (3 interleaved pairs, pino lines to /dev/null). What
+ * waits is at most one turn's lines: written on process exit too (an
+ * uncaught exception included); a SIGKILL can take them.
+ */
+class TurnBuffer {
+  #lines: string[] = [];
+  #scheduled = false;
+
+  constructor(private readonly out: (chunk: string) => void) {
+    if (!exitHookSet) {
+      exitHookSet = true;
+      process.on('exit', () => {
+        for (const b of unflushed) b.flush();
+      });
+    }
+  }
+
+  write(line: string): void {
+    this.#lines.push(line);
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    unflushed.add(this);
+    setImmediate(() => this.flush());
+  }
+
+  flush(): void {
+    this.#scheduled = false;
+    unflushed.delete(this);
+    if (this.#lines.length === 0) return;
+    const chunk = this.#lines.length === 1 ? this.#lines[0]! : this.#lines.join('');
+    this.#lines = [];
+    this.out(chunk);
+  }
+}
+
+/** A logger writing JSON lines to `destination` (a stream, or a file descriptor; default stderr), each turn's lines in one write. */
 export function createLogger(destination: pino.DestinationStream | number = 2): LogFn {
-  const stream = typeof destination === 'number' ? pino.destination({ dest: destination, sync: true }) : destination;
+  const stream = new TurnBuffer(typeof destination === 'number' ? (chunk) => void writeSync(destination, chunk) : (chunk) => void destination.write(chunk));
   const logger = pino(
     {
       base: undefined,

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -294,12 +295,34 @@ t.test('createLogger writes one parseable line per event', async (t) => {
   log({ event: 'mm1-malformed', error: 'bad' });
   log({ detail: 'no event name' });
   log({ event: 'archive-sync-pull-failed', error: 'fetch failed' });
+  t.same(out, [], 'nothing written before the turn ends');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(out.length, 1, "the turn's four lines in one write");
+  log({ event: 'later' });
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(out.length, 2, 'a later turn, a write of its own');
   const parsed = out.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.equal(parsed.length, 4);
+  t.equal(parsed.length, 5);
+  t.equal(parsed[4]!.event, 'later', 'in order');
   t.match(parsed[3], { level: 'warn', event: 'archive-sync-pull-failed' }, 'a sync pull that will be retried is a warning');
   t.match(parsed[0], { level: 'error', event: 'notify-failed', messageId: 'm-1', error: 'boom' });
   t.match(parsed[1], { level: 'warn', event: 'mm1-malformed' });
   t.notOk('messageId' in parsed[1]!);
   t.match(parsed[2], { level: 'info', event: 'log', detail: 'no event name' });
   t.ok(parsed.every((p) => typeof p.time === 'string' && !('pid' in p) && !('hostname' in p)));
+});
+
+t.test("createLogger: the last turn's lines are written when the process exits, even on an uncaught exception", async (t) => {
+  const script = `import { createLogger } from ${JSON.stringify(new URL('../../src/mmsc/log.ts', import.meta.url).href)};
+    const log = createLogger(1);
+    log({ event: 'first' });
+    log({ event: 'last-words' });
+    throw new Error('crash in the same turn');`;
+  const r = spawnSync(process.execPath, [...process.execArgv, '--input-type=module', '-e', script], { encoding: 'utf8' });
+  t.not(r.status, 0, 'it crashed');
+  t.match(r.stderr, /crash in the same turn/);
+  t.same(
+    r.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { event: string }).event),
+    ['first', 'last-words'],
+  );
 });
