@@ -12,7 +12,6 @@
  * accept bench spent 7-10 % more main-thread CPU per accept with it.
  */
 import { randomUUID } from 'node:crypto';
-import { writeSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import pino from 'pino';
 
@@ -102,7 +101,9 @@ class TurnBuffer {
 
 /** A logger writing JSON lines to `destination` (a stream, or a file descriptor; default stderr), each turn's lines in one write. */
 export function createLogger(destination: pino.DestinationStream | number = 2): LogFn {
-  const stream = new TurnBuffer(typeof destination === 'number' ? (chunk) => void writeSync(destination, chunk) : (chunk) => void destination.write(chunk));
+  // A file descriptor through pino's own writer (SonicBoom): it finishes partial writes and retries EAGAIN.
+  const sink = typeof destination === 'number' ? pino.destination({ dest: destination, sync: true }) : destination;
+  const stream = new TurnBuffer((chunk) => void sink.write(chunk));
   const logger = pino(
     {
       base: undefined,
