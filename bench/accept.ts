@@ -25,8 +25,9 @@
  *
  * Logging: the gateway's events are counted, not written, unless --log:
  * then each is also a pino JSON line to /dev/null, as `npm start` writes
- * them to stderr (three per message: mm7-accepted, job-done, notified; about
- * 6.5 us each on this machine), so the figure is what a logging node does.
+ * them to stderr (two per message: mm7-accepted, notified; ~5 us each on
+ * this machine, a turn's lines in one write), so the figure is what a
+ * logging node does.
  *
  * The client's connections are plain sockets speaking keep-alive HTTP/1.1
  * (RawConnection below, as wrk does): with node:http's client the bare

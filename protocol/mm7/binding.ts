@@ -103,7 +103,7 @@ const MAX_HEAD_OCTETS = 64 * 1024;
  * A body still arriving that ends within this many octets is read whole and
  * split in memory (fast); a longer one is split as it arrives (bounded memory).
  */
-const FAST_PATH_OCTETS = 512 * 1024;
+export const FAST_PATH_OCTETS = 512 * 1024;
 
 // ---------------------------------------------------------------- parsing
 

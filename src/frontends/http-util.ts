@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
+import { FAST_PATH_OCTETS } from '../../protocol/mm7/binding.js';
 import { LARGE_BODY_GC, type GcPacer } from '../util/gc-pacer.js';
 
 /** The body would exceed its limit: answer 413 without reading the rest. */
@@ -62,15 +63,13 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** A body's octets past this many are paced by `pacer` in bodyChunks (the MM7 binding streams past 512 KiB too). */
-const PACED_FROM = 512 * 1024;
-
 /**
  * A request body as it arrives, for a parser that reads it chunk by chunk
  * instead of holding it whole; BodyTooLarge as readBody (on the first read
- * for a Content-Length beyond the limit). A chunk past the first PACED_FROM
- * octets is reported to `pacer` once the parser asks for the next one, done
- * with it (see gc-pacer.ts).
+ * for a Content-Length beyond the limit). A chunk past the first
+ * FAST_PATH_OCTETS, where the MM7 binding starts splitting as the body
+ * arrives, is reported to `pacer` once the parser asks for the next one,
+ * done with it (see gc-pacer.ts).
  */
 export async function* bodyChunks(req: IncomingMessage, limit: number, pacer: GcPacer = LARGE_BODY_GC): AsyncGenerator<Buffer, void, undefined> {
   const declared = declaredTooLong(req, limit);
@@ -80,7 +79,7 @@ export async function* bodyChunks(req: IncomingMessage, limit: number, pacer: Gc
     size += chunk.length;
     if (size > limit) throw new BodyTooLarge(`more than ${limit} octets`);
     yield chunk;
-    if (size > PACED_FROM) pacer.note(chunk.length);
+    if (size > FAST_PATH_OCTETS) pacer.note(chunk.length);
   }
 }
 
